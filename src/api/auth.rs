@@ -1,0 +1,227 @@
+//! `/auth`: register, login, refresh, logout, me, status.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
+use super::{ok, with_status};
+use crate::app::{App, AppState};
+use crate::auth::{self, Identity, extract::Via};
+use crate::config::AuthMode;
+use crate::db::{now_ms, tokens, users, users::User};
+
+/// Username and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// 3–64 characters: letters, digits, `.`, `_`, `-`.
+    pub username: String,
+    /// At least 8 characters.
+    pub password: String,
+}
+
+/// Tokens for a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    /// Send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Exchange at `/auth/refresh` for a new pair; single use.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: u64,
+    /// The account.
+    pub user: User,
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from login or the last refresh.
+    pub refresh_token: String,
+}
+
+/// Checks a username's shape.
+pub fn validate_username(name: &str) -> Result<(), ApiError> {
+    let ok_len = (3..=64).contains(&name.len());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok_len && ok_chars {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            Some("username"),
+            "3 to 64 characters: letters, digits, '.', '_' or '-'",
+        ))
+    }
+}
+
+/// Checks a password's length.
+pub fn validate_password(pw: &str) -> Result<(), ApiError> {
+    if (8..=1024).contains(&pw.len()) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            Some("password"),
+            "must be 8 to 1024 characters",
+        ))
+    }
+}
+
+/// Hashes off the async threads (Argon2 is deliberately slow).
+pub async fn hash_blocking(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+async fn issue_pair(app: &App, user: User, family: Option<String>) -> ApiResult<TokenPair> {
+    let sec = &app.config.security;
+    let access = app
+        .jwt
+        .issue(&user.id, &user.role, sec.access_token_ttl.as_secs())?;
+    let refresh = auth::random_token();
+    let family = family.unwrap_or_else(crate::db::new_id);
+    let expires_at = now_ms() + sec.refresh_token_ttl.as_millis() as i64;
+    tokens::insert(&app.db, &user.id, &family, &auth::token_hash(&refresh), expires_at).await?;
+    Ok(TokenPair {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: sec.access_token_ttl.as_secs(),
+        refresh_token: refresh,
+        refresh_expires_in: sec.refresh_token_ttl.as_secs(),
+        user,
+    })
+}
+
+fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if app.config.http.trust_forwarded_for {
+        if let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+/// Create an account (only when `security.allow_registration` is on).
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = Credentials,
+    responses((status = 201, description = "Account created"), (status = 403, description = "Registration is off")))]
+pub async fn register(State(app): State<AppState>, ApiJson(body): ApiJson<Credentials>) -> ApiResult<Response> {
+    if !app.config.security.allow_registration || app.config.auth == AuthMode::Off {
+        return Err(ApiError::forbidden("registration is disabled"));
+    }
+    validate_username(&body.username)?;
+    validate_password(&body.password)?;
+    let hash = hash_blocking(body.password).await?;
+    let user = users::create(&app.db, &body.username, &hash, "user")
+        .await?
+        .ok_or_else(|| ApiError::conflict("that username is taken"))?;
+    Ok(with_status(StatusCode::CREATED, user))
+}
+
+/// Exchange a username and password for tokens. Throttled per client address.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Credentials,
+    responses((status = 200, description = "Tokens", body = TokenPair), (status = 401, description = "Wrong credentials"),
+        (status = 429, description = "Too many attempts")))]
+pub async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Credentials>,
+) -> ApiResult<Response> {
+    let limit_headers = app.login_limiter.check(client_ip(&app, &headers, peer))?;
+    let found = users::credentials(&app.db, &body.username).await?;
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, auth::dummy_hash().to_string()),
+    };
+    let password = body.password;
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let user = match (user, verified) {
+        (Some(u), true) => u,
+        _ => {
+            let mut e = ApiError::unauthorized("wrong username or password");
+            e.headers.extend(limit_headers);
+            return Err(e);
+        }
+    };
+    let pair = issue_pair(&app, user, None).await?;
+    Ok((limit_headers, ok(pair)).into_response())
+}
+
+/// Exchange a refresh token for a new pair. Each refresh token works once; presenting a used
+/// one revokes every token of that login.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, description = "New tokens", body = TokenPair), (status = 401, description = "Invalid, expired or reused")))]
+pub async fn refresh(State(app): State<AppState>, ApiJson(body): ApiJson<RefreshRequest>) -> ApiResult<Response> {
+    match tokens::redeem(&app.db, &auth::token_hash(&body.refresh_token)).await? {
+        tokens::Redeemed::Valid { user_id, family } => {
+            let user = users::by_id(&app.db, &user_id)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("invalid refresh token"))?;
+            Ok(ok(issue_pair(&app, user, Some(family)).await?))
+        }
+        tokens::Redeemed::Reused => {
+            tracing::warn!("refresh token reuse: the whole token family was revoked");
+            Err(ApiError::unauthorized(
+                "refresh token was already used; every session of this login has been revoked",
+            ))
+        }
+        tokens::Redeemed::Invalid => Err(ApiError::unauthorized("invalid or expired refresh token")),
+    }
+}
+
+/// Revoke a refresh token (and its rotations).
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
+    security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Logged out")))]
+pub async fn logout(
+    State(app): State<AppState>,
+    _id: Identity,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<Response> {
+    tokens::revoke_by_hash(&app.db, &auth::token_hash(&body.refresh_token)).await?;
+    Ok(ok(serde_json::json!({ "logged_out": true })))
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The account")))]
+pub async fn me(id: Identity) -> ApiResult<Response> {
+    let via = match &id.via {
+        Via::Token => "token".to_string(),
+        Via::ApiKey(scopes) => format!(
+            "api_key:{}",
+            scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        ),
+        Via::AuthOff => "auth_off".to_string(),
+    };
+    Ok(ok(serde_json::json!({ "user": id.user, "auth": via })))
+}
+
+/// Whether auth is on and registration open: what a login page needs before it logs in.
+#[utoipa::path(get, path = "/auth/status", tag = "auth", responses((status = 200, description = "Auth settings")))]
+pub async fn status(State(app): State<AppState>) -> ApiResult<Response> {
+    Ok(ok(serde_json::json!({
+        "auth": app.config.auth == AuthMode::On,
+        "registration": app.config.security.allow_registration && app.config.auth == AuthMode::On,
+    })))
+}

@@ -1,0 +1,31 @@
+//! `/diagnostics`: admin tools that exercise the daemon itself.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::error::ApiResult;
+use super::extract::ApiJson;
+use super::with_status;
+use crate::app::AppState;
+use crate::auth::Admin;
+use crate::db::tasks::NewTask;
+use crate::jobs::{self, ping};
+
+/// Enqueue a `ping` job on the io pool: proves the queue round trip end to end.
+#[utoipa::path(post, path = "/diagnostics/ping", tag = "diagnostics", request_body = ping::PingOptions,
+    security(("bearer" = []), ("api_key" = [])), responses((status = 202, description = "Queued; `task_id` to follow")))]
+pub async fn ping(State(app): State<AppState>, admin: Admin, ApiJson(opts): ApiJson<ping::PingOptions>) -> ApiResult<Response> {
+    let new = NewTask {
+        kind: ping::KIND.into(),
+        pool: "io".into(),
+        owner_id: Some(admin.0.user.id.clone()),
+        options: serde_json::to_value(&opts).map_err(crate::api::error::ApiError::internal)?,
+        max_attempts: app.config.queue.max_attempts as i64,
+        ..NewTask::default()
+    };
+    let task = jobs::submit(&app.db, &app.queue, &new)
+        .await?
+        .map_err(|existing| crate::api::error::ApiError::conflict(format!("already queued as {existing}")))?;
+    Ok(with_status(StatusCode::ACCEPTED, serde_json::json!({ "task_id": task.id })))
+}

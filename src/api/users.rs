@@ -1,0 +1,131 @@
+//! `/users`: admin management of accounts.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::{hash_blocking, validate_password, validate_username};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery};
+use super::{ok, with_status};
+use crate::app::AppState;
+use crate::auth::Admin;
+use crate::db::{tokens, users};
+
+/// Paging by page number.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1-based page (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1–200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// A new account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// `admin` or `user` (default `user`).
+    #[serde(default = "default_role")]
+    pub role: String,
+}
+
+fn default_role() -> String {
+    "user".into()
+}
+
+/// A role change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    /// `admin` or `user`.
+    pub role: String,
+}
+
+fn validate_role(role: &str) -> Result<(), ApiError> {
+    if role == "admin" || role == "user" {
+        Ok(())
+    } else {
+        Err(ApiError::validation(Some("role"), "must be `admin` or `user`"))
+    }
+}
+
+/// List accounts.
+#[utoipa::path(get, path = "/users", tag = "users", params(PageQuery), security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "A page of users")))]
+pub async fn list(State(app): State<AppState>, _admin: Admin, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Response> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 200) as i64;
+    let page = q.page.unwrap_or(1).max(1) as i64;
+    let items = users::list(&app.db, limit + 1, (page - 1) * limit).await?;
+    let has_more = items.len() as i64 > limit;
+    let items: Vec<_> = items.into_iter().take(limit as usize).collect();
+    Ok(ok(serde_json::json!({
+        "items": items,
+        "page": page,
+        "next_page": if has_more { Some(page + 1) } else { None },
+    })))
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser, security(("bearer" = []), ("api_key" = [])),
+    responses((status = 201, description = "Created"), (status = 409, description = "Username taken")))]
+pub async fn create(State(app): State<AppState>, _admin: Admin, ApiJson(body): ApiJson<NewUser>) -> ApiResult<Response> {
+    validate_username(&body.username)?;
+    validate_password(&body.password)?;
+    validate_role(&body.role)?;
+    let hash = hash_blocking(body.password).await?;
+    let user = users::create(&app.db, &body.username, &hash, &body.role)
+        .await?
+        .ok_or_else(|| ApiError::conflict("that username is taken"))?;
+    Ok(with_status(StatusCode::CREATED, user))
+}
+
+async fn ensure_not_last_admin(app: &AppState, id: &str) -> ApiResult<()> {
+    let target = users::by_id(&app.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    if target.is_admin() && users::count_role(&app.db, "admin").await? <= 1 {
+        return Err(ApiError::conflict("the last admin cannot be demoted or deleted"));
+    }
+    Ok(())
+}
+
+/// Change an account's role; its sessions are revoked.
+#[utoipa::path(put, path = "/users/{id}/role", tag = "users", request_body = RoleChange,
+    params(("id" = String, Path, description = "User id")), security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Updated"), (status = 404, description = "No such user")))]
+pub async fn set_role(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RoleChange>,
+) -> ApiResult<Response> {
+    validate_role(&body.role)?;
+    if body.role != "admin" {
+        ensure_not_last_admin(&app, &id).await?;
+    }
+    let user = users::set_role(&app.db, &id, &body.role)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    tokens::revoke_user(&app.db, &id).await?;
+    Ok(ok(user))
+}
+
+/// Delete an account with its tokens and keys.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Deleted"), (status = 404, description = "No such user")))]
+pub async fn delete(State(app): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Response> {
+    ensure_not_last_admin(&app, &id).await?;
+    if !users::delete(&app.db, &id).await? {
+        return Err(ApiError::not_found("no such user"));
+    }
+    Ok(ok(serde_json::json!({ "deleted": id })))
+}

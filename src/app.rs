@@ -1,0 +1,205 @@
+//! Building the daemon from a configuration: [`Application::build`] opens state and queue,
+//! binds the listener (port 0 works, for tests), and [`Application::run_until_stopped`] runs
+//! the API, the worker pools and the reconciler until the shutdown token fires.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{self, JwtKeys, ratelimit::LoginLimiter};
+use crate::config::{AuthMode, Config};
+use crate::db::{Db, users, users::User};
+use crate::jobs::{self, Shared};
+use crate::queue::{Queue, workers};
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct App {
+    /// Effective configuration.
+    pub config: Config,
+    /// State database.
+    pub db: Db,
+    /// Job queue.
+    pub queue: Queue,
+    /// Access-token keys.
+    pub jwt: JwtKeys,
+    /// Login throttling.
+    pub login_limiter: LoginLimiter,
+    /// Prometheus exposition.
+    pub metrics: PrometheusHandle,
+    /// Process start, for uptime.
+    pub started: Instant,
+    /// The account requests act as when auth is off.
+    pub local_user: Option<User>,
+}
+
+/// Shared handle given to handlers.
+pub type AppState = Arc<App>;
+
+/// What this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// API, workers and reconciler (the all-in-one daemon).
+    Serve,
+    /// Workers only, for scale-out.
+    Worker,
+}
+
+/// A built daemon, ready to run.
+pub struct Application {
+    /// The bound address (serve only).
+    pub addr: Option<SocketAddr>,
+    listener: Option<TcpListener>,
+    app: Option<AppState>,
+    shared: Arc<Shared>,
+}
+
+/// The process-wide metrics recorder (installed once, shared by every app in the process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Opens the database (creating dirs) and applies migrations.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
+    let db = Db::connect(&config.effective_database_url()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn ensure_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
+    if !config.admin_user.is_empty() {
+        if users::credentials(db, &config.admin_user).await?.is_some() {
+            tracing::info!(user = config.admin_user, "admin account exists; MUSICD_ADMIN_PASSWORD is not applied again");
+        } else {
+            let hash = auth::hash_password(&config.admin_password)?;
+            users::create(db, &config.admin_user, &hash, "admin").await?;
+            tracing::info!(user = config.admin_user, "created the admin account");
+        }
+    }
+    if config.auth == AuthMode::On && users::count_role(db, "admin").await? == 0 {
+        tracing::warn!(
+            "no admin account yet: set MUSICD_ADMIN_USER and MUSICD_ADMIN_PASSWORD, \
+             or run `musicd user create --admin <name>`"
+        );
+    }
+    Ok(())
+}
+
+async fn local_user(db: &Db) -> anyhow::Result<User> {
+    if let Some((u, _)) = users::credentials(db, "local").await? {
+        return Ok(u);
+    }
+    // `!` is not a PHC string, so this account can never log in with a password.
+    users::create(db, "local", "!", "admin").await?;
+    Ok(users::credentials(db, "local")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("cannot create the local user"))?
+        .0)
+}
+
+impl Application {
+    /// Opens state and queue, and for [`Role::Serve`] binds the listener.
+    pub async fn build(config: Config, role: Role) -> anyhow::Result<Self> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.library_dir).map_err(|e| {
+            anyhow::anyhow!("cannot create library_dir {}: {e}", config.library_dir.display())
+        })?;
+        let db = open_db(&config).await?;
+        let queue = Queue::connect(&config).await?;
+        let metrics = metrics_handle();
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            db: db.clone(),
+            queue: queue.clone(),
+            worker_id: workers::new_worker_id(),
+            hand_back: CancellationToken::new(),
+        });
+        if role == Role::Worker {
+            return Ok(Self {
+                addr: None,
+                listener: None,
+                app: None,
+                shared,
+            });
+        }
+        ensure_admin(&config, &db).await?;
+        let local_user = match config.auth {
+            AuthMode::Off => {
+                tracing::warn!(listen = %config.listen, "authentication is OFF (loopback listener only)");
+                Some(local_user(&db).await?)
+            }
+            AuthMode::On => None,
+        };
+        let secret = if config.jwt_secret.is_empty() {
+            auth::load_or_create_secret(&config.data_dir)?
+        } else {
+            config.jwt_secret.clone()
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let app = Arc::new(App {
+            jwt: JwtKeys::new(&secret),
+            login_limiter: LoginLimiter::new(config.security.login_per_minute, config.security.login_burst),
+            metrics,
+            started: Instant::now(),
+            local_user,
+            config,
+            db,
+            queue,
+        });
+        // Start-up reconcile: every queued row and every run whose lease lapsed is enqueued
+        // again. Duplicates are harmless: a job claims its row before it works.
+        jobs::reconcile(&app.db, &app.queue, Duration::ZERO).await?;
+        Ok(Self {
+            addr: Some(addr),
+            listener: Some(listener),
+            app: Some(app),
+            shared,
+        })
+    }
+
+    /// Runs until `shutdown` fires: stops accepting requests, lets running jobs finish within
+    /// `queue.shutdown_timeout`, hands the rest back, then returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let workers = tokio::spawn(workers::run(self.shared.clone(), shutdown.clone()));
+        let reconciler = tokio::spawn(workers::reconcile_loop(self.shared.clone(), shutdown.clone()));
+        if let (Some(listener), Some(app)) = (self.listener, self.app) {
+            let limiter_app = app.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(60)) => limiter_app.login_limiter.cleanup(),
+                    }
+                }
+            });
+            tracing::info!(addr = %listener.local_addr()?, "listening");
+            let router = crate::api::router(app);
+            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .await?;
+            tracing::info!("HTTP server stopped");
+        }
+        let result = workers.await;
+        reconciler.abort();
+        result??;
+        Ok(())
+    }
+}

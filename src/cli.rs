@@ -1,0 +1,213 @@
+//! The command line: `serve`, `worker`, `migrate`, `user create`, `config print`.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{Application, Role, open_db};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::db::users;
+
+/// Self-hosted music download and media-processing daemon.
+#[derive(Debug, Parser)]
+#[command(name = "musicd", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Configuration file (default: config/musicd.toml when it exists).
+    #[arg(long, global = true, env = "MUSICD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (MUSICD_LISTEN).
+    #[arg(long, global = true)]
+    listen: Option<SocketAddr>,
+    /// State directory (MUSICD_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Library directory (MUSICD_LIBRARY_DIR).
+    #[arg(long, global = true)]
+    library_dir: Option<PathBuf>,
+    /// sqlite:// or postgres:// URL (MUSICD_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// redis:// URL for the queue (MUSICD_REDIS_URL).
+    #[arg(long, global = true)]
+    redis_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API, the workers and the scheduler in one process (the embedded default).
+    Serve,
+    /// Run workers only, taking jobs from the shared queue (needs MUSICD_REDIS_URL to scale out).
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from stdin or prompted for.
+    Create {
+        /// Login name.
+        username: String,
+        /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as TOML, secrets redacted.
+    Print,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    let overrides = Overrides {
+        listen: g.listen,
+        data_dir: g.data_dir.clone(),
+        library_dir: g.library_dir.clone(),
+        database_url: g.database_url.clone(),
+        redis_url: g.redis_url.clone(),
+    };
+    let config = match Config::load(g.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("musicd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("musicd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("musicd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = std::env::var("MUSICD_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve => daemon(config, Role::Serve).await,
+        Command::Worker => daemon(config, Role::Worker).await,
+        Command::Migrate => {
+            open_db(&config).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User {
+            command: UserCommand::Create { username, admin, password_stdin },
+        } => {
+            crate::api::auth::validate_username(&username).map_err(|e| anyhow::anyhow!(e.message))?;
+            let password = read_password(password_stdin)?;
+            crate::api::auth::validate_password(&password).map_err(|e| anyhow::anyhow!("password {}", e.message))?;
+            let db = open_db(&config).await?;
+            let hash = crate::auth::hash_password(&password)?;
+            let role = if admin { "admin" } else { "user" };
+            match users::create(&db, &username, &hash, role).await? {
+                Some(u) => {
+                    println!("created {role} {} ({})", u.username, u.id);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("musicd: user {username} already exists");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Config { command: ConfigCommand::Print } => {
+            print!("{}", config.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password("password: ")?;
+    let second = rpassword::prompt_password("again: ")?;
+    anyhow::ensure!(first == second, "the passwords differ");
+    Ok(first)
+}
+
+async fn daemon(config: Config, role: Role) -> anyhow::Result<ExitCode> {
+    let app = Application::build(config, role).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    app.run_until_stopped(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn watch_signals(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot watch SIGTERM: {e}");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

@@ -1,0 +1,435 @@
+//! Layered configuration: defaults → `config/musicd.toml` (or `--config` / `MUSICD_CONFIG`)
+//! → `MUSICD_*` environment → command-line flags. Unknown keys and bad values are errors
+//! that name the key; secrets never appear in `Debug` or `config print`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `MUSICD_` prefix that belong to the CLI client or to the
+/// loader itself, not to the daemon's configuration.
+const NON_CONFIG_ENV: &[&str] = &["CONFIG", "URL", "API_KEY", "LOG"];
+
+/// The whole daemon configuration. Field names are the TOML keys; `MUSICD_<KEY>` (and
+/// `MUSICD_<SECTION>__<KEY>` for sections) override them.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// State (SQLite database, queue, generated secrets, staging).
+    pub data_dir: PathBuf,
+    /// Where verified files are placed.
+    pub library_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/musicd.db`.
+    pub database_url: String,
+    /// Redis for the queue and event bus; empty means the embedded SQLite queue.
+    pub redis_url: String,
+    /// HMAC secret for access tokens; empty means generated once into the data dir.
+    pub jwt_secret: String,
+    /// First admin, created at start-up when both are set and the user does not exist.
+    pub admin_user: String,
+    /// Password of the first admin.
+    pub admin_password: String,
+    /// `on` (default) or `off`; `off` is refused unless `listen` is a loopback address.
+    pub auth: AuthMode,
+    /// Allow fetching from loopback, private and link-local addresses.
+    pub fetch_allow_private: bool,
+    /// Log output: `human` or `json`.
+    pub log_format: LogFormat,
+    /// Tracing filter, e.g. `info` or `musicd=debug,info`.
+    pub log_level: String,
+    /// HTTP edge settings.
+    pub http: HttpConfig,
+    /// Accounts, tokens and login throttling.
+    pub security: SecurityConfig,
+    /// Queue backend behaviour and retries.
+    pub queue: QueueConfig,
+    /// Worker pool sizes.
+    pub workers: WorkersConfig,
+}
+
+/// Whether requests must authenticate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Every route but health and the SSE ticket exchange requires a token or API key.
+    On,
+    /// No authentication; only allowed on a loopback listener.
+    Off,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// HTTP edge: limits, timeouts and CORS.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest JSON request body.
+    pub body_limit: ByteSize,
+    /// Time limit for one request (streams such as SSE are exempt).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Origins allowed by CORS; empty disables CORS headers, `*` allows any origin.
+    pub cors_origins: Vec<String>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+/// Accounts, tokens and login throttling.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Let anyone create an account with `POST /auth/register`.
+    pub allow_registration: bool,
+    /// Lifetime of an access token (JWT).
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    /// Login attempts allowed per client address per minute.
+    pub login_per_minute: u32,
+    /// Login attempts a client may make in a burst before throttling starts.
+    pub login_burst: u32,
+}
+
+/// Queue backend behaviour and retries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Prefix for queue names, so several deployments can share one Redis.
+    pub prefix: String,
+    /// How often an idle worker looks for new work.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Worker heartbeat; a worker silent for three of these is presumed dead.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Attempts per job (each start counts, including starts after a crash).
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub backoff_base: Duration,
+    /// Largest retry delay.
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// How long a running job's claim on its task lasts without renewal.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// On shutdown, how long running jobs may take to finish before they are handed back.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+/// Worker pool sizes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersConfig {
+    /// Concurrent jobs in the io pool (resolve, fetch, watch checks, webhooks).
+    pub io_concurrency: usize,
+    /// Concurrent jobs in the cpu pool (decode, transcode, loudness, tags); 0 = the cores.
+    pub cpu_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:7171".parse().expect("valid default"),
+            data_dir: PathBuf::from("./data"),
+            library_dir: PathBuf::from("./library"),
+            database_url: String::new(),
+            redis_url: String::new(),
+            jwt_secret: String::new(),
+            admin_user: String::new(),
+            admin_password: String::new(),
+            auth: AuthMode::On,
+            fetch_allow_private: false,
+            log_format: LogFormat::Human,
+            log_level: "info".into(),
+            http: HttpConfig::default(),
+            security: SecurityConfig::default(),
+            queue: QueueConfig::default(),
+            workers: WorkersConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: ByteSize::mib(1),
+            request_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            allow_registration: false,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            login_per_minute: 10,
+            login_burst: 5,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "musicd".into(),
+            poll_interval: Duration::from_millis(100),
+            heartbeat_interval: Duration::from_secs(5),
+            max_attempts: 5,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(600),
+            lease: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            io_concurrency: 8,
+            cpu_concurrency: 0,
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--library-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library_dir: Option<PathBuf>,
+    /// `--database-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--redis-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+}
+
+/// A configuration that could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads every layer. `file` is `--config`; without it `MUSICD_CONFIG`, then
+    /// `config/musicd.toml` when that file exists.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("MUSICD_CONFIG").map(PathBuf::from));
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                fig = fig.merge(Toml::file_exact(path));
+            }
+            None => {
+                let default_path = Path::new("config/musicd.toml");
+                if default_path.is_file() {
+                    fig = fig.merge(Toml::file_exact(default_path));
+                }
+            }
+        }
+        fig = fig
+            .merge(
+                Env::prefixed("MUSICD_")
+                    .filter(|k| !NON_CONFIG_ENV.iter().any(|n| k.as_str().eq_ignore_ascii_case(n)))
+                    .split("__"),
+            )
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(|e| {
+            ConfigError(
+                e.into_iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |key: &str, msg: &str| Err(ConfigError(format!("`{key}`: {msg}")));
+        if self.auth == AuthMode::Off && !self.listen.ip().is_loopback() {
+            return err(
+                "auth",
+                "`off` is only allowed when `listen` is a loopback address",
+            );
+        }
+        if !self.database_url.is_empty()
+            && !(self.database_url.starts_with("sqlite:")
+                || self.database_url.starts_with("postgres://")
+                || self.database_url.starts_with("postgresql://"))
+        {
+            return err("database_url", "must start with sqlite: or postgres://");
+        }
+        if !self.redis_url.is_empty()
+            && !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://"))
+        {
+            return err("redis_url", "must start with redis:// or rediss://");
+        }
+        if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
+            return err("jwt_secret", "must be at least 32 characters");
+        }
+        if self.admin_user.is_empty() != self.admin_password.is_empty() {
+            return err(
+                "admin_user",
+                "admin_user and admin_password must be set together",
+            );
+        }
+        if !self.admin_password.is_empty() && self.admin_password.len() < 8 {
+            return err("admin_password", "must be at least 8 characters");
+        }
+        if self.queue.max_attempts == 0 {
+            return err("queue.max_attempts", "must be at least 1");
+        }
+        if self.queue.prefix.is_empty()
+            || !self
+                .queue
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return err("queue.prefix", "must be letters, digits, '-' or '_'");
+        }
+        if self.queue.poll_interval.is_zero() || self.queue.heartbeat_interval.is_zero() {
+            return err("queue.poll_interval", "intervals must be above zero");
+        }
+        if self.queue.lease < Duration::from_secs(3) {
+            return err("queue.lease", "must be at least 3s");
+        }
+        if self.workers.io_concurrency == 0 {
+            return err("workers.io_concurrency", "must be at least 1");
+        }
+        if self.security.login_per_minute == 0 || self.security.login_burst == 0 {
+            return err("security.login_per_minute", "must be at least 1");
+        }
+        if !self.log_format_is_valid() {
+            return err("log_level", "is not a valid tracing filter");
+        }
+        Ok(())
+    }
+
+    fn log_format_is_valid(&self) -> bool {
+        tracing_subscriber::EnvFilter::try_new(&self.log_level).is_ok()
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data dir.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("musicd.db").display()
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Workers in the cpu pool: the configured number, or the cores.
+    pub fn cpu_concurrency(&self) -> usize {
+        if self.workers.cpu_concurrency > 0 {
+            self.workers.cpu_concurrency
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// The configuration as TOML with secrets replaced by `<redacted>`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        for secret in [&mut copy.jwt_secret, &mut copy.admin_password] {
+            if !secret.is_empty() {
+                *secret = "<redacted>".into();
+            }
+        }
+        copy.database_url = redact_url(&copy.database_url);
+        copy.redis_url = redact_url(&copy.redis_url);
+        toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// Replaces the password in `scheme://user:password@host` with `<redacted>`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_redacted_toml())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_secrets() {
+        let c = Config {
+            jwt_secret: "x".repeat(40),
+            admin_password: "hunter2hunter2".into(),
+            redis_url: "redis://:pw@127.0.0.1:6379".into(),
+            ..Config::default()
+        };
+        let out = c.to_redacted_toml();
+        assert!(!out.contains("hunter2"));
+        assert!(!out.contains(&"x".repeat(40)));
+        assert!(!out.contains(":pw@"));
+        assert!(out.contains("<redacted>"));
+    }
+
+    #[test]
+    fn auth_off_requires_loopback() {
+        let c = Config {
+            auth: AuthMode::Off,
+            listen: "0.0.0.0:7171".parse().unwrap(),
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("`auth`"), "{e}");
+    }
+}

@@ -1,0 +1,422 @@
+//! The task ledger: the source of truth for every request and job. Queue messages carry only
+//! a task id; a job claims its row with a lease before it works, so a message delivered twice
+//! (re-enqueued orphan, start-up reconcile) finds the row taken or finished and does nothing.
+
+use serde::Serialize;
+use sqlx::FromRow;
+use utoipa::ToSchema;
+
+use super::{Db, new_id, now_ms};
+
+/// Task states. `queued` and `running` are active; the rest are final.
+pub mod status {
+    /// Waiting in the queue (possibly until `run_after`).
+    pub const QUEUED: &str = "queued";
+    /// Claimed by a worker that holds its lease.
+    pub const RUNNING: &str = "running";
+    /// Finished successfully.
+    pub const DONE: &str = "done";
+    /// Finished with an error, or out of attempts.
+    pub const FAILED: &str = "failed";
+    /// Stopped on request.
+    pub const CANCELLED: &str = "cancelled";
+    /// Nothing to do (already present).
+    pub const SKIPPED: &str = "skipped";
+}
+
+/// One row of the ledger.
+#[derive(Clone, Debug, Serialize, FromRow, ToSchema)]
+pub struct Task {
+    /// Stable id.
+    pub id: String,
+    /// Parent task (an album for its tracks), if any.
+    pub parent_id: Option<String>,
+    /// The user who asked for it.
+    pub owner_id: Option<String>,
+    /// Job kind, e.g. `ping`.
+    pub kind: String,
+    /// Worker pool that runs it: `io` or `cpu`.
+    pub pool: String,
+    /// `queued`, `running`, `done`, `failed`, `cancelled`, `skipped`.
+    pub status: String,
+    /// Current pipeline stage, if the job reports one.
+    pub stage: Option<String>,
+    /// 0.0 to 1.0.
+    pub progress: f64,
+    /// Bytes transferred so far.
+    pub bytes_done: i64,
+    /// Bytes expected, when known.
+    pub bytes_total: Option<i64>,
+    /// Starts so far, including starts after a crash.
+    pub attempts: i64,
+    /// Starts allowed.
+    pub max_attempts: i64,
+    /// Last error message.
+    pub error: Option<String>,
+    /// Stable code of the last error.
+    pub error_code: Option<String>,
+    /// What was asked for (a URL, a path).
+    pub source: Option<String>,
+    /// Job options (stored as JSON text, shown as JSON).
+    #[serde(serialize_with = "raw_json")]
+    #[schema(value_type = Object)]
+    pub options: String,
+    /// Where the result was placed.
+    pub output_path: Option<String>,
+    /// Client-supplied or derived key identifying the same request.
+    pub idempotency_key: Option<String>,
+    /// Worker holding the lease while running.
+    pub worker_id: Option<String>,
+    /// Lease expiry (Unix ms) while running.
+    pub lease_until: Option<i64>,
+    /// Earliest start (Unix ms) for a retry.
+    pub run_after: Option<i64>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+    /// First start, Unix milliseconds.
+    pub started_at: Option<i64>,
+    /// End, Unix milliseconds.
+    pub finished_at: Option<i64>,
+}
+
+fn raw_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    serde_json::from_str::<serde_json::Value>(text)
+        .unwrap_or(serde_json::Value::Null)
+        .serialize(s)
+}
+
+const COLUMNS: &str = "id, parent_id, owner_id, kind, pool, status, stage, progress, bytes_done, \
+    bytes_total, attempts, max_attempts, error, error_code, source, options, output_path, \
+    idempotency_key, worker_id, lease_until, run_after, created_at, updated_at, started_at, finished_at";
+
+/// What a new ledger row needs.
+#[derive(Clone, Debug, Default)]
+pub struct NewTask {
+    /// Job kind.
+    pub kind: String,
+    /// `io` or `cpu`.
+    pub pool: String,
+    /// Requesting user.
+    pub owner_id: Option<String>,
+    /// Parent task.
+    pub parent_id: Option<String>,
+    /// What was asked for.
+    pub source: Option<String>,
+    /// Job options (JSON).
+    pub options: serde_json::Value,
+    /// Identity of the request.
+    pub idempotency_key: Option<String>,
+    /// Starts allowed.
+    pub max_attempts: i64,
+}
+
+/// Inserts a `queued` row. When `idempotency_key` is set and an active task holds it, returns
+/// `Err(existing id)` instead.
+pub async fn insert(db: &Db, new: &NewTask) -> Result<Result<Task, String>, sqlx::Error> {
+    let now = now_ms();
+    let active_key = new
+        .idempotency_key
+        .as_ref()
+        .map(|k| format!("{}:{k}", new.owner_id.as_deref().unwrap_or("-")));
+    let row = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO tasks (id, parent_id, owner_id, kind, pool, status, max_attempts, source, \
+         options, idempotency_key, active_key, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11)
+         ON CONFLICT (active_key) DO NOTHING RETURNING {COLUMNS}"
+    )))
+    .bind(new_id())
+    .bind(&new.parent_id)
+    .bind(&new.owner_id)
+    .bind(&new.kind)
+    .bind(&new.pool)
+    .bind(new.max_attempts)
+    .bind(&new.source)
+    .bind(new.options.to_string())
+    .bind(&new.idempotency_key)
+    .bind(&active_key)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    match row {
+        Some(t) => Ok(Ok(t)),
+        None => {
+            let existing: String = sqlx::query_scalar("SELECT id FROM tasks WHERE active_key = $1")
+                .bind(&active_key)
+                .fetch_one(&db.pool)
+                .await?;
+            Ok(Err(existing))
+        }
+    }
+}
+
+/// Loads a task.
+pub async fn get(db: &Db, id: &str) -> Result<Option<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tasks WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Filters for [`list`].
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only this owner's tasks (`None` for an admin's view of all).
+    pub owner_id: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only `queued` and `running`.
+    pub active_only: bool,
+    /// Only top-level tasks (no parent).
+    pub top_level: bool,
+    /// Keyset cursor: tasks created before this `(created_at, id)`.
+    pub before: Option<(i64, String)>,
+}
+
+/// Tasks newest first, at most `limit`.
+pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Error> {
+    let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1 = 1");
+    let mut n = 0;
+    let mut p = || {
+        n += 1;
+        format!("${n}")
+    };
+    if f.owner_id.is_some() {
+        sql += &format!(" AND owner_id = {}", p());
+    }
+    if f.status.is_some() {
+        sql += &format!(" AND status = {}", p());
+    }
+    if f.kind.is_some() {
+        sql += &format!(" AND kind = {}", p());
+    }
+    if f.active_only {
+        sql += " AND status IN ('queued', 'running')";
+    }
+    if f.top_level {
+        sql += " AND parent_id IS NULL";
+    }
+    if f.before.is_some() {
+        let (a, b, c) = (p(), p(), p());
+        sql += &format!(" AND (created_at < {a} OR (created_at = {b} AND id < {c}))");
+    }
+    sql += &format!(" ORDER BY created_at DESC, id DESC LIMIT {}", p());
+    let mut q = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(sql));
+    if let Some(o) = &f.owner_id {
+        q = q.bind(o.clone());
+    }
+    if let Some(s) = &f.status {
+        q = q.bind(s.clone());
+    }
+    if let Some(k) = &f.kind {
+        q = q.bind(k.clone());
+    }
+    if let Some((at, id)) = &f.before {
+        q = q.bind(*at).bind(*at).bind(id.clone());
+    }
+    q.bind(limit).fetch_all(&db.pool).await
+}
+
+/// The outcome of trying to claim a task for a run.
+#[derive(Debug)]
+pub enum Claim {
+    /// This worker now holds the task; `attempts` already counts this start.
+    Claimed(Task),
+    /// The task is finished, cancelled, held by a live lease, or not due yet.
+    NotClaimable,
+    /// No such task: the message is stale.
+    Missing,
+}
+
+/// Claims a task: `queued` and due, or `running` with an expired lease (its worker died).
+/// Counts the attempt in the same statement, so a crash still counts.
+pub async fn claim(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<Claim, sqlx::Error> {
+    let now = now_ms();
+    let row = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+        "UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = $2,
+            lease_until = $3, started_at = COALESCE(started_at, $4), updated_at = $4, run_after = NULL
+         WHERE id = $1 AND (
+            (status = 'queued' AND (run_after IS NULL OR run_after <= $4))
+            OR (status = 'running' AND (lease_until IS NULL OR lease_until < $4)))
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(worker_id)
+    .bind(now + lease_ms)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    match row {
+        Some(t) => Ok(Claim::Claimed(t)),
+        None => {
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM tasks WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&db.pool)
+                .await?;
+            Ok(if exists.is_some() {
+                Claim::NotClaimable
+            } else {
+                Claim::Missing
+            })
+        }
+    }
+}
+
+/// Extends the lease of a running task this worker holds; `false` when it no longer holds it
+/// (cancelled, or taken over after the lease lapsed).
+pub async fn renew_lease(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE tasks SET lease_until = $3 WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(now + lease_ms)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Ends a run this worker holds with a final status.
+pub async fn finish(
+    db: &Db,
+    id: &str,
+    worker_id: &str,
+    status: &str,
+    error: Option<(&str, &str)>,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let (code, message) = error.unzip();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = $3, error_code = $4, error = $5, lease_until = NULL,
+            active_key = NULL, finished_at = $6, updated_at = $6,
+            progress = CASE WHEN $3 = 'done' THEN 1.0 ELSE progress END
+         WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(status)
+    .bind(code)
+    .bind(message)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Fails a task that has used all its attempts, whoever held it.
+pub async fn give_up(db: &Db, id: &str, message: &str) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE tasks SET status = 'failed', error_code = 'attempts_exhausted', error = $2,
+            lease_until = NULL, active_key = NULL, finished_at = $3, updated_at = $3
+         WHERE id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(id)
+    .bind(message)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Puts a run this worker holds back in the queue, due at `run_after` (Unix ms). With
+/// `refund`, the attempt does not count (a graceful shutdown handed it back).
+pub async fn requeue(
+    db: &Db,
+    id: &str,
+    worker_id: &str,
+    run_after: Option<i64>,
+    error: Option<(&str, &str)>,
+    refund: bool,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let (code, message) = error.unzip();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = 'queued', worker_id = NULL, lease_until = NULL, run_after = $3,
+            error_code = COALESCE($4, error_code), error = COALESCE($5, error),
+            attempts = attempts - $6, updated_at = $7
+         WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(run_after)
+    .bind(code)
+    .bind(message)
+    .bind(i64::from(refund))
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Reports progress of a running task.
+pub async fn progress(
+    db: &Db,
+    id: &str,
+    stage: Option<&str>,
+    progress: f64,
+    bytes: Option<(i64, Option<i64>)>,
+) -> Result<(), sqlx::Error> {
+    let (done, total) = bytes.map_or((None, None), |(d, t)| (Some(d), t));
+    sqlx::query(
+        "UPDATE tasks SET stage = COALESCE($2, stage), progress = $3,
+            bytes_done = COALESCE($4, bytes_done), bytes_total = COALESCE($5, bytes_total),
+            updated_at = $6
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(stage)
+    .bind(progress)
+    .bind(done)
+    .bind(total)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Tasks whose queue message may be lost: `running` with a lapsed lease (the worker died),
+/// and `queued` rows untouched since `stale_before` (Unix ms) and due.
+pub async fn orphans(db: &Db, stale_before: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query_as(
+        "SELECT id, pool FROM tasks
+         WHERE (status = 'running' AND lease_until < $1)
+            OR (status = 'queued' AND updated_at < $2 AND (run_after IS NULL OR run_after <= $1))
+         ORDER BY created_at LIMIT $3",
+    )
+    .bind(now)
+    .bind(stale_before)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Takes an orphan for re-enqueueing: a lapsed run goes back to `queued`, a stale queued row
+/// is touched. Only one of several concurrent reconcilers wins.
+pub async fn reclaim_for_queue(db: &Db, id: &str, stale_before: i64) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = 'queued', worker_id = NULL, lease_until = NULL, updated_at = $2
+         WHERE id = $1 AND ((status = 'running' AND lease_until < $2)
+            OR (status = 'queued' AND updated_at < $3))",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(stale_before)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Number of tasks per status (for metrics and health).
+pub async fn count_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status")
+        .fetch_all(&db.pool)
+        .await
+}

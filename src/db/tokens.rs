@@ -1,0 +1,109 @@
+//! The `refresh_tokens` table: rotating refresh tokens stored as SHA-256 hashes, grouped in
+//! families so that reuse of a rotated token revokes the whole family.
+
+use super::{Db, new_id, now_ms};
+
+/// What a presented refresh token turned out to be.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// Valid: it is now revoked, and `user_id`/`family` continue in its replacement.
+    Valid {
+        /// Owner of the token.
+        user_id: String,
+        /// Family the replacement joins.
+        family: String,
+    },
+    /// Already used or revoked: the family has now been revoked as well.
+    Reused,
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// Stores a new token hash in a family.
+pub async fn insert(
+    db: &Db,
+    user_id: &str,
+    family: &str,
+    token_hash: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, user_id, family, token_hash, expires_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id())
+    .bind(user_id)
+    .bind(family)
+    .bind(token_hash)
+    .bind(expires_at)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Revokes a token for rotation, atomically: of two concurrent redemptions only one wins,
+/// and the other is treated as reuse.
+pub async fn redeem(db: &Db, token_hash: &str) -> Result<Redeemed, sqlx::Error> {
+    let now = now_ms();
+    let won: Option<(String, String)> = sqlx::query_as(
+        "UPDATE refresh_tokens SET revoked_at = $2
+         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
+         RETURNING user_id, family",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    if let Some((user_id, family)) = won {
+        return Ok(Redeemed::Valid { user_id, family });
+    }
+    let known: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT family, revoked_at FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&db.pool)
+            .await?;
+    match known {
+        Some((family, Some(_))) => {
+            revoke_family(db, &family).await?;
+            Ok(Redeemed::Reused)
+        }
+        _ => Ok(Redeemed::Invalid),
+    }
+}
+
+/// Revokes every token of a family.
+pub async fn revoke_family(db: &Db, family: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL")
+        .bind(family)
+        .bind(now_ms())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the family of a token (logout); returns whether the token was known.
+pub async fn revoke_by_hash(db: &Db, token_hash: &str) -> Result<bool, sqlx::Error> {
+    let family: Option<String> =
+        sqlx::query_scalar("SELECT family FROM refresh_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&db.pool)
+            .await?;
+    match family {
+        Some(f) => {
+            revoke_family(db, &f).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Revokes every refresh token of a user (role change, deletion, password change).
+pub async fn revoke_user(db: &Db, user_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(user_id)
+        .bind(now_ms())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Job kinds and the runner that wraps every job: claim the ledger row with a lease (counting
+//! the attempt), keep the lease alive while working, then record the outcome: done, failed
+//! (permanent error or attempts used up), or queued again with backoff (transient error).
+//! One module per job kind; each gets a [`JobCtx`] and returns a [`JobError`] on failure.
+
+pub mod ping;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::db::tasks::{self, Claim, Task, status};
+use crate::queue::{Pool, Queue, backoff};
+
+/// What a job needs from the process that runs it.
+#[derive(Debug)]
+pub struct Shared {
+    /// Effective configuration.
+    pub config: Config,
+    /// State database.
+    pub db: Db,
+    /// Queue, for follow-up jobs and retries.
+    pub queue: Queue,
+    /// Unique per process: `host-pid-random`.
+    pub worker_id: String,
+    /// Fired when running jobs must stop and hand their task back (shutdown timeout).
+    pub hand_back: CancellationToken,
+}
+
+/// A job's failure, classified for the runner.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Bad input or a definitive upstream answer: fail now.
+    #[error("{message}")]
+    Permanent {
+        /// Stable code, e.g. `unsupported_media_type`.
+        code: &'static str,
+        /// Human-readable reason.
+        message: String,
+    },
+    /// Network trouble, 429, 5xx: retry later.
+    #[error("{message}")]
+    Transient {
+        /// Stable code, e.g. `upstream_unavailable`.
+        code: &'static str,
+        /// Human-readable reason.
+        message: String,
+        /// Upstream's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// The run was interrupted (cancel or shutdown); the runner decides what that means.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl JobError {
+    /// A permanent failure.
+    pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
+        JobError::Permanent {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A transient failure without `Retry-After`.
+    pub fn transient(code: &'static str, message: impl Into<String>) -> Self {
+        JobError::Transient {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::transient("database_error", format!("database: {e}"))
+    }
+}
+
+/// A running job's view of its task.
+#[derive(Debug)]
+pub struct JobCtx {
+    /// Process-wide handles.
+    pub shared: Arc<Shared>,
+    /// The claimed ledger row (attempts includes this run).
+    pub task: Task,
+    /// Fired when the job must stop: its lease was lost or the task cancelled, or shutdown.
+    pub stop: CancellationToken,
+}
+
+impl JobCtx {
+    /// Records progress on the ledger row.
+    pub async fn progress(&self, stage: &str, fraction: f64) -> Result<(), JobError> {
+        tasks::progress(&self.shared.db, &self.task.id, Some(stage), fraction.clamp(0.0, 1.0), None)
+            .await?;
+        Ok(())
+    }
+
+    /// The job's options (the ledger's JSON), parsed.
+    pub fn options<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_str(&self.task.options)
+            .map_err(|e| JobError::permanent("validation_error", format!("task options: {e}")))
+    }
+}
+
+/// Runs one queue message to its end. Errors returned here are only infrastructure errors
+/// (the database is unreachable); the lease then lapses and the reconciler re-enqueues.
+pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error> {
+    let lease = shared.config.queue.lease;
+    let lease_ms = lease.as_millis() as i64;
+    let task = match tasks::claim(&shared.db, &task_id, &shared.worker_id, lease_ms).await? {
+        Claim::Claimed(t) => t,
+        Claim::NotClaimable | Claim::Missing => {
+            tracing::debug!(task_id, "nothing to do for this message");
+            return Ok(());
+        }
+    };
+    let kind = task.kind.clone();
+    if task.attempts > task.max_attempts {
+        let msg = format!(
+            "gave up after {} attempts (the worker running it stopped each time)",
+            task.attempts - 1
+        );
+        tracing::warn!(task_id, kind, "{msg}");
+        tasks::give_up(&shared.db, &task_id, &msg).await?;
+        metrics::counter!("musicd_jobs_total", "kind" => kind, "outcome" => "failed").increment(1);
+        return Ok(());
+    }
+    tracing::info!(task_id, kind, attempt = task.attempts, "job started");
+    let started = Instant::now();
+    let stop = CancellationToken::new();
+    let lease_keeper = tokio::spawn(keep_lease(shared.clone(), task_id.clone(), stop.clone()));
+    let ctx = JobCtx {
+        shared: shared.clone(),
+        task,
+        stop: stop.clone(),
+    };
+    let result = tokio::select! {
+        r = dispatch(&ctx) => r,
+        _ = shared.hand_back.cancelled() => Err(JobError::Interrupted),
+    };
+    stop.cancel();
+    lease_keeper.abort();
+    let task = ctx.task;
+    let db = &shared.db;
+    let outcome = match result {
+        Ok(()) => {
+            tasks::finish(db, &task_id, &shared.worker_id, status::DONE, None).await?;
+            "done"
+        }
+        Err(JobError::Interrupted) if shared.hand_back.is_cancelled() => {
+            tasks::requeue(db, &task_id, &shared.worker_id, None, None, true).await?;
+            push_or_log(&shared, &task, None).await;
+            "handed_back"
+        }
+        Err(JobError::Interrupted) => "interrupted",
+        Err(JobError::Permanent { code, message }) => {
+            tracing::warn!(task_id, kind, code, "job failed: {message}");
+            tasks::finish(db, &task_id, &shared.worker_id, status::FAILED, Some((code, &message)))
+                .await?;
+            "failed"
+        }
+        Err(JobError::Transient {
+            code,
+            message,
+            retry_after,
+        }) => {
+            if task.attempts >= task.max_attempts {
+                let message = format!("{message} (gave up after {} attempts)", task.attempts);
+                tracing::warn!(task_id, kind, code, "job failed: {message}");
+                tasks::finish(db, &task_id, &shared.worker_id, status::FAILED, Some((code, &message)))
+                    .await?;
+                "failed"
+            } else {
+                let q = &shared.config.queue;
+                let wait = backoff::delay(task.attempts as u32, q.backoff_base, q.backoff_max, retry_after);
+                tracing::info!(task_id, kind, code, ?wait, "job will retry: {message}");
+                let due = crate::db::now_ms() + wait.as_millis() as i64;
+                tasks::requeue(db, &task_id, &shared.worker_id, Some(due), Some((code, &message)), false)
+                    .await?;
+                push_or_log(&shared, &task, Some(wait)).await;
+                "retry"
+            }
+        }
+    };
+    tracing::info!(task_id, kind, outcome, elapsed_ms = started.elapsed().as_millis() as u64, "job ended");
+    metrics::counter!("musicd_jobs_total", "kind" => kind.clone(), "outcome" => outcome).increment(1);
+    metrics::histogram!("musicd_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Sends the job to its kind's module.
+async fn dispatch(ctx: &JobCtx) -> Result<(), JobError> {
+    match ctx.task.kind.as_str() {
+        ping::KIND => ping::run(ctx).await,
+        other => Err(JobError::permanent(
+            "unknown_kind",
+            format!("no job handler for kind `{other}`"),
+        )),
+    }
+}
+
+/// Renews the lease every third of its length; stops the job when the lease is lost.
+async fn keep_lease(shared: Arc<Shared>, task_id: String, stop: CancellationToken) {
+    let lease = shared.config.queue.lease;
+    let every = lease / 3;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match tasks::renew_lease(&shared.db, &task_id, &shared.worker_id, lease.as_millis() as i64).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(task_id, "lease lost (cancelled or taken over): stopping the job");
+                stop.cancel();
+                return;
+            }
+            Err(e) => tracing::warn!(task_id, "cannot renew lease: {e}"),
+        }
+    }
+}
+
+/// Enqueues a task again; a failure is logged and left to the reconciler.
+async fn push_or_log(shared: &Shared, task: &Task, delay: Option<Duration>) {
+    let pool = Pool::parse(&task.pool).unwrap_or(Pool::Io);
+    if let Err(e) = shared.queue.push(pool, &task.id, delay).await {
+        tracing::warn!(task_id = task.id, "cannot enqueue (the reconciler will): {e:#}");
+    }
+}
+
+/// Re-enqueues tasks whose queue message may be lost: runs whose lease lapsed (their worker
+/// died) and queued rows untouched for `stale`. Returns how many were re-enqueued.
+pub async fn reconcile(db: &Db, queue: &Queue, stale: Duration) -> anyhow::Result<usize> {
+    let stale_before = crate::db::now_ms() - stale.as_millis() as i64;
+    let mut count = 0;
+    for (id, pool) in tasks::orphans(db, stale_before, 1000).await? {
+        if tasks::reclaim_for_queue(db, &id, stale_before).await? {
+            queue
+                .push(Pool::parse(&pool).unwrap_or(Pool::Io), &id, None)
+                .await?;
+            count += 1;
+        }
+    }
+    if count > 0 {
+        tracing::info!(count, "re-enqueued tasks whose queue message was lost");
+    }
+    Ok(count)
+}
+
+/// Creates a task row and enqueues it (row first, then the message).
+pub async fn submit(db: &Db, queue: &Queue, new: &tasks::NewTask) -> anyhow::Result<Result<Task, String>> {
+    let created = tasks::insert(db, new).await?;
+    if let Ok(task) = &created {
+        let pool = Pool::parse(&task.pool).unwrap_or(Pool::Io);
+        if let Err(e) = queue.push(pool, &task.id, None).await {
+            // The row is committed; the reconciler will enqueue it once the queue is back.
+            tracing::warn!(task_id = task.id, "enqueue failed, left to the reconciler: {e:#}");
+        }
+    }
+    Ok(created)
+}

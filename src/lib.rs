@@ -1,0 +1,13 @@
+//! musicd: a self-hosted music download and media-processing daemon.
+//!
+//! The binary's subcommands live in `cli`; [`app::Application`] builds the daemon from a
+//! [`config::Config`]. See `docs/ARCHITECTURE.md` for how the parts fit.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod jobs;
+pub mod queue;

@@ -1,0 +1,5 @@
+//! The `musicd` binary: parses the command line and hands over to `musicd::cli`.
+
+fn main() -> std::process::ExitCode {
+    musicd::cli::main()
+}

@@ -1,0 +1,111 @@
+//! The worker pools: one apalis worker per pool, each with its own concurrency, under one
+//! monitor. Shutdown stops fetching, lets running jobs finish for `queue.shutdown_timeout`,
+//! then hands the rest back to the queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use super::{Pool, Queue};
+use crate::jobs::{self, Shared};
+
+/// A process-unique worker id: host, pid and a random suffix.
+pub fn new_worker_id() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into());
+    let suffix: u32 = rand::random();
+    format!("{host}-{}-{:08x}", std::process::id(), suffix)
+}
+
+macro_rules! register_pool {
+    ($monitor:expr, $storage:expr, $shared:expr, $pool:expr, $concurrency:expr) => {{
+        let shared = $shared.clone();
+        let storage = $storage.clone();
+        let poll = shared.config.queue.poll_interval;
+        let name = format!("{}-{}", shared.worker_id, $pool.as_str());
+        let concurrency = $concurrency;
+        $monitor.register(move |_restarts| {
+            let shared = shared.clone();
+            WorkerBuilder::new(name.clone())
+                .backend(storage.clone().poll_with_interval(poll))
+                .concurrency(concurrency)
+                .parallelize(tokio::spawn)
+                .build(move |msg: super::JobMsg| {
+                    let shared = shared.clone();
+                    async move {
+                        jobs::run(shared, msg.task_id)
+                            .await
+                            .map_err(|e| Box::new(e) as BoxDynError)
+                    }
+                })
+        })
+    }};
+}
+
+/// Runs both pools until `shutdown` fires, then drains as described in the module docs.
+pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let io = shared.config.workers.io_concurrency;
+    let cpu = shared.config.cpu_concurrency();
+    tracing::info!(
+        worker_id = shared.worker_id,
+        backend = shared.queue.backend_name(),
+        io,
+        cpu,
+        "workers starting"
+    );
+    let monitor = Monitor::new().should_restart(|_ctx, err| {
+        tracing::warn!("worker stopped with an error, restarting: {err}");
+        true
+    });
+    let monitor = match &shared.queue {
+        Queue::Sqlite { io: s_io, cpu: s_cpu, .. } => {
+            let m = register_pool!(monitor, s_io, shared, Pool::Io, io);
+            register_pool!(m, s_cpu, shared, Pool::Cpu, cpu)
+        }
+        Queue::Redis { io: s_io, cpu: s_cpu, .. } => {
+            let m = register_pool!(monitor, s_io, shared, Pool::Io, io);
+            register_pool!(m, s_cpu, shared, Pool::Cpu, cpu)
+        }
+    };
+    let timeout = shared.config.queue.shutdown_timeout;
+    let hand_back = shared.hand_back.clone();
+    let signal = async move {
+        shutdown.cancelled().await;
+        tracing::info!(?timeout, "workers draining: no new jobs; running jobs may finish");
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            tracing::info!("shutdown timeout: handing unfinished jobs back to the queue");
+            hand_back.cancel();
+        });
+        Ok(())
+    };
+    // A last resort if a job ignores the hand-back.
+    let monitor = monitor.with_terminator(async move {
+        tokio::time::sleep(timeout + Duration::from_secs(10)).await;
+    });
+    monitor
+        .run_with_signal(signal)
+        .await
+        .map_err(|e| anyhow::anyhow!("workers: {e}"))?;
+    tracing::info!("workers stopped");
+    Ok(())
+}
+
+/// Re-enqueues lost work every `every` until `shutdown` fires.
+pub async fn reconcile_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let every = shared.config.queue.lease / 2;
+    let stale = Duration::from_secs(600).max(shared.config.queue.lease * 4);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = jobs::reconcile(&shared.db, &shared.queue, stale).await {
+            tracing::warn!("reconcile failed: {e:#}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The musicd media pipeline. The stages arrive with the media pipeline issue.
