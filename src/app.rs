@@ -56,6 +56,7 @@ pub struct Application {
     listener: Option<TcpListener>,
     app: Option<AppState>,
     shared: Arc<Shared>,
+    run_workers: bool,
 }
 
 /// The process-wide metrics recorder (installed once, shared by every app in the process).
@@ -134,6 +135,7 @@ impl Application {
                 listener: None,
                 app: None,
                 shared,
+                run_workers: true,
             });
         }
         ensure_admin(&config, &db).await?;
@@ -169,6 +171,7 @@ impl Application {
         Ok(Self {
             addr: Some(addr),
             listener: Some(listener),
+            run_workers: app.config.workers.enabled,
             app: Some(app),
             shared,
         })
@@ -177,7 +180,9 @@ impl Application {
     /// Runs until `shutdown` fires: stops accepting requests, lets running jobs finish within
     /// `queue.shutdown_timeout`, hands the rest back, then returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let workers = tokio::spawn(workers::run(self.shared.clone(), shutdown.clone()));
+        let workers = self
+            .run_workers
+            .then(|| tokio::spawn(workers::run(self.shared.clone(), shutdown.clone())));
         let reconciler = tokio::spawn(workers::reconcile_loop(self.shared.clone(), shutdown.clone()));
         if let (Some(listener), Some(app)) = (self.listener, self.app) {
             let limiter_app = app.clone();
@@ -197,9 +202,10 @@ impl Application {
                 .await?;
             tracing::info!("HTTP server stopped");
         }
-        let result = workers.await;
+        if let Some(workers) = workers {
+            workers.await??;
+        }
         reconciler.abort();
-        result??;
         Ok(())
     }
 }

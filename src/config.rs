@@ -15,6 +15,17 @@ use serde::{Deserialize, Serialize};
 /// loader itself, not to the daemon's configuration.
 const NON_CONFIG_ENV: &[&str] = &["CONFIG", "URL", "API_KEY", "LOG"];
 
+/// Top-level keys whose environment values are taken verbatim: figment would otherwise read
+/// a password such as `123456789` as a number.
+const STRING_ENV: &[&str] = &[
+    "JWT_SECRET",
+    "ADMIN_USER",
+    "ADMIN_PASSWORD",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "LOG_LEVEL",
+];
+
 /// The whole daemon configuration. Field names are the TOML keys; `MUSICD_<KEY>` (and
 /// `MUSICD_<SECTION>__<KEY>` for sections) override them.
 #[derive(Clone, Serialize, Deserialize)]
@@ -139,6 +150,8 @@ pub struct QueueConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkersConfig {
+    /// Run worker pools in `serve` (false: an API-only process; `musicd worker` always runs them).
+    pub enabled: bool,
     /// Concurrent jobs in the io pool (resolve, fetch, watch checks, webhooks).
     pub io_concurrency: usize,
     /// Concurrent jobs in the cpu pool (decode, transcode, loudness, tags); 0 = the cores.
@@ -209,6 +222,7 @@ impl Default for QueueConfig {
 impl Default for WorkersConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             io_concurrency: 8,
             cpu_concurrency: 0,
         }
@@ -265,12 +279,26 @@ impl Config {
                 }
             }
         }
+        let verbatim: std::collections::BTreeMap<String, String> = STRING_ENV
+            .iter()
+            .filter_map(|k| {
+                std::env::var(format!("MUSICD_{k}"))
+                    .ok()
+                    .map(|v| (k.to_ascii_lowercase(), v))
+            })
+            .collect();
         fig = fig
             .merge(
                 Env::prefixed("MUSICD_")
-                    .filter(|k| !NON_CONFIG_ENV.iter().any(|n| k.as_str().eq_ignore_ascii_case(n)))
+                    .filter(|k| {
+                        !NON_CONFIG_ENV
+                            .iter()
+                            .chain(STRING_ENV)
+                            .any(|n| k.as_str().eq_ignore_ascii_case(n))
+                    })
                     .split("__"),
             )
+            .merge(Serialized::defaults(verbatim))
             .merge(Serialized::defaults(overrides));
         let config: Config = fig.extract().map_err(|e| {
             ConfigError(

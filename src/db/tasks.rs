@@ -226,8 +226,10 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Er
 pub enum Claim {
     /// This worker now holds the task; `attempts` already counts this start.
     Claimed(Task),
-    /// The task is finished, cancelled, held by a live lease, or not due yet.
+    /// The task is finished, cancelled, or held by a live lease.
     NotClaimable,
+    /// The task waits for a retry that is due in this many milliseconds.
+    NotDue(i64),
     /// No such task: the message is stale.
     Missing,
 }
@@ -253,14 +255,15 @@ pub async fn claim(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<
     match row {
         Some(t) => Ok(Claim::Claimed(t)),
         None => {
-            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM tasks WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&db.pool)
-                .await?;
-            Ok(if exists.is_some() {
-                Claim::NotClaimable
-            } else {
-                Claim::Missing
+            let row: Option<(String, Option<i64>)> =
+                sqlx::query_as("SELECT status, run_after FROM tasks WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&db.pool)
+                    .await?;
+            Ok(match row {
+                None => Claim::Missing,
+                Some((s, Some(due))) if s == status::QUEUED && due > now => Claim::NotDue(due - now),
+                Some(_) => Claim::NotClaimable,
             })
         }
     }

@@ -114,6 +114,16 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
     let lease_ms = lease.as_millis() as i64;
     let task = match tasks::claim(&shared.db, &task_id, &shared.worker_id, lease_ms).await? {
         Claim::Claimed(t) => t,
+        Claim::NotDue(ms) => {
+            // Delivered early (the SQLite queue schedules in whole seconds): send it again
+            // for the rest of the wait rather than dropping it.
+            let pool = Pool::parse(&tasks::get(&shared.db, &task_id).await?.map(|t| t.pool).unwrap_or_default())
+                .unwrap_or(Pool::Io);
+            if let Err(e) = shared.queue.push(pool, &task_id, Some(Duration::from_millis(ms as u64 + 50))).await {
+                tracing::warn!(task_id, "cannot re-enqueue an early delivery (the reconciler will): {e:#}");
+            }
+            return Ok(());
+        }
         Claim::NotClaimable | Claim::Missing => {
             tracing::debug!(task_id, "nothing to do for this message");
             return Ok(());

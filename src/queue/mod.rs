@@ -142,7 +142,13 @@ impl Queue {
         };
         let mut builder = TaskBuilder::new(msg);
         if let Some(d) = delay {
-            builder = builder.run_after(d);
+            // Both storages schedule in whole seconds: round up so the job is never early.
+            let due = std::time::SystemTime::now() + d;
+            let secs = due
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |t| t.as_secs_f64())
+                .ceil() as u64;
+            builder = builder.run_at_timestamp(secs);
         }
         // Retries are the ledger's business (see `jobs`), so the queue delivers once.
         let task = builder.max_attempts(1).build();

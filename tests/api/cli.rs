@@ -1,0 +1,122 @@
+//! The binary's command line: configuration errors name the key, secrets stay hidden,
+//! accounts are created from the terminal, and the README's first command starts a daemon.
+
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn musicd(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_musicd"));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MUSICD_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let dirs = Dirs::new();
+    let dir = dirs.tmp.path();
+    let out = musicd(dir, &["config", "print"], &[("MUSICD_LISTEN", "not-an-address")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.to_lowercase().contains("listen"), "{err}");
+
+    std::fs::write(dir.join("bad.toml"), "listen = \"127.0.0.1:1\"\nlibary_dir = \"typo\"\n").unwrap();
+    let out = musicd(dir, &["--config", "bad.toml", "config", "print"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("libary_dir"), "{err}");
+
+    std::fs::write(dir.join("bad2.toml"), "[queue]\nmax_attempts = \"many\"\n").unwrap();
+    let out = musicd(dir, &["--config", "bad2.toml", "config", "print"], &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_attempts"), "{err}");
+
+    let out = musicd(dir, &["config", "print"], &[("MUSICD_AUTH", "off"), ("MUSICD_LISTEN", "0.0.0.0:7171")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auth"));
+}
+
+#[test]
+fn config_print_layers_and_redacts() {
+    let dirs = Dirs::new();
+    let dir = dirs.tmp.path();
+    std::fs::write(dir.join("m.toml"), "library_dir = \"/srv/music\"\n[workers]\nio_concurrency = 3\n").unwrap();
+    let out = musicd(
+        dir,
+        &["--config", "m.toml", "--data-dir", "/var/lib/x", "config", "print"],
+        &[
+            ("MUSICD_JWT_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret-s3cret"),
+            ("MUSICD_ADMIN_USER", "root"),
+            ("MUSICD_ADMIN_PASSWORD", "123456789"),
+            ("MUSICD_WORKERS__IO_CONCURRENCY", "4"),
+            ("MUSICD_REDIS_URL", "redis://:pw@127.0.0.1:6379"),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("library_dir = \"/srv/music\""), "file layer: {text}");
+    assert!(text.contains("io_concurrency = 4"), "env beats file: {text}");
+    assert!(text.contains("data_dir = \"/var/lib/x\""), "flag layer: {text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(!text.contains("123456789"), "{text}");
+    assert!(!text.contains(":pw@"), "{text}");
+}
+
+#[test]
+fn user_create_from_stdin() {
+    let dirs = Dirs::new();
+    let dir = dirs.tmp.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_musicd"))
+        .args(["user", "create", "--admin", "--password-stdin", "root"])
+        .current_dir(dir)
+        .env("MUSICD_DATA_DIR", dirs.data())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"root-password-1\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin root"));
+}
+
+/// What the README's first command does: `musicd serve` in a fresh directory, no config.
+#[tokio::test]
+async fn serve_with_no_config_file() {
+    let dirs = Dirs::new();
+    let port = free_port();
+    let env = [
+        ("MUSICD_LISTEN", format!("127.0.0.1:{port}")),
+        ("MUSICD_ADMIN_USER", ADMIN.to_string()),
+        ("MUSICD_ADMIN_PASSWORD", ADMIN_PW.to_string()),
+    ];
+    let mut d = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "serve.log");
+    d.wait_ready().await;
+    let client = reqwest::Client::new();
+    let health: Value = client.get(format!("{}/api/v1/health", d.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["success"], json!(true));
+    let token = login(&client, &d.base, ADMIN, ADMIN_PW).await;
+    let me: Value = client.get(format!("{}/api/v1/auth/me", d.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["data"]["user"]["role"], json!("admin"));
+    // Embedded defaults under the working directory; the generated secret is private.
+    let data = dirs.tmp.path().join("data");
+    assert!(data.join("musicd.db").exists());
+    assert!(data.join("queue.db").exists());
+    assert!(dirs.tmp.path().join("library").is_dir());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("jwt_secret")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(d.terminate().success());
+}

@@ -1,0 +1,279 @@
+//! Test helpers: temp dirs, a daemon in-process on port 0, the real `musicd` binary as a
+//! child process, fresh PostgreSQL databases, unique Redis queue prefixes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use musicd::app::{Application, Role};
+use musicd::config::Config;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Admin account every test daemon starts with.
+pub const ADMIN: &str = "admin";
+/// Its password.
+pub const ADMIN_PW: &str = "admin-password-1";
+/// A fixed JWT secret, so tests can forge tokens signed with it.
+pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+/// Redis for tests (the machine's server).
+pub fn redis_url() -> String {
+    std::env::var("MUSICD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A queue prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("t{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub async fn fresh_postgres() -> String {
+    let admin = std::env::var("MUSICD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    sqlx::any::install_default_drivers();
+    let name = format!("musicd_test_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("PostgreSQL must answer at MUSICD_TEST_POSTGRES_URL (see .ci/run)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// Temp data and library dirs for one daemon.
+pub struct Dirs {
+    /// Owns the temp dir.
+    pub tmp: tempfile::TempDir,
+}
+
+impl Dirs {
+    pub fn new() -> Self {
+        Self {
+            tmp: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    pub fn data(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+    pub fn library(&self) -> PathBuf {
+        self.tmp.path().join("library")
+    }
+}
+
+/// The test configuration: temp dirs, port 0, fixed secret, an admin.
+pub fn test_config(dirs: &Dirs) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dirs.data(),
+        library_dir: dirs.library(),
+        jwt_secret: JWT_SECRET.into(),
+        admin_user: ADMIN.into(),
+        admin_password: ADMIN_PW.into(),
+        ..Config::default()
+    };
+    c.queue.prefix = unique_prefix();
+    c.queue.lease = Duration::from_secs(3);
+    c.queue.heartbeat_interval = Duration::from_secs(1);
+    c.queue.backoff_base = Duration::from_millis(200);
+    c.queue.shutdown_timeout = Duration::from_secs(2);
+    c
+}
+
+/// A daemon running in this process.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dirs: Dirs,
+}
+
+impl TestApp {
+    /// Starts with the test configuration, adjusted by `tweak`.
+    pub async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dirs = Dirs::new();
+        let mut config = test_config(&dirs);
+        tweak(&mut config);
+        let app = Application::build(config, Role::Serve)
+            .await
+            .expect("build app");
+        let addr: SocketAddr = app.addr.expect("bound address");
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            stop,
+            handle: Some(handle),
+            _dirs: dirs,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, user: &str, pw: &str) -> String {
+        login(&self.client, &self.base, user, pw).await
+    }
+
+    /// Stops the daemon and waits for it.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.expect("join").expect("clean shutdown");
+        }
+    }
+}
+
+/// Logs in over HTTP and returns the access token.
+pub async fn login(client: &reqwest::Client, base: &str, user: &str, pw: &str) -> String {
+    let res = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": user, "password": pw }))
+        .send()
+        .await
+        .expect("login request");
+    assert_eq!(res.status(), 200, "login failed");
+    let body: Value = res.json().await.unwrap();
+    body["data"]["access_token"].as_str().unwrap().to_string()
+}
+
+/// A free loopback port (the OS picks; a race is possible but unlikely).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real `musicd` binary running as a child process.
+pub struct Daemon {
+    pub child: Child,
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Runs `musicd <args>` in `cwd` with `envs`, logging to `log`.
+    pub fn spawn(args: &[&str], envs: &[(&str, String)], cwd: &Path, log: &str) -> Self {
+        let log = cwd.join(log);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_musicd"));
+        cmd.args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("MUSICD_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut base = String::new();
+        for (k, v) in envs {
+            if *k == "MUSICD_LISTEN" {
+                base = format!("http://{v}");
+            }
+            cmd.env(k, v);
+        }
+        Self {
+            child: cmd.spawn().expect("spawn musicd"),
+            base,
+            log,
+        }
+    }
+
+    /// Waits until `/healthz` answers.
+    pub async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("musicd exited early ({status}): {}", self.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("musicd never became ready: {}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no cleanup at all.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls a task until `pred` holds (30 s at most) and returns it.
+pub async fn wait_task(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    task_id: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        let res = client
+            .get(format!("{base}/api/v1/tasks/{task_id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        last = res.json::<Value>().await.unwrap()["data"].clone();
+        if pred(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task never reached the expected state: {last}");
+}
+
+/// Enqueues a ping job and returns its task id.
+pub async fn ping(client: &reqwest::Client, base: &str, token: &str, body: Value) -> String {
+    let res = client
+        .post(format!("{base}/api/v1/diagnostics/ping"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let v: Value = res.json().await.unwrap();
+    v["data"]["task_id"].as_str().unwrap().to_string()
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the daemon against real SQLite files, the machine's Redis and
+//! PostgreSQL servers, and the real `musicd` binary as a child process.
+
+mod auth;
+mod cli;
+mod db;
+mod edge;
+mod helpers;
+mod queue;
