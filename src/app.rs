@@ -74,8 +74,9 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Opens the database (creating dirs) and applies migrations.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
+    })?;
     let db = Db::connect(&config.effective_database_url()).await?;
     db.migrate().await?;
     Ok(db)
@@ -84,7 +85,10 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
 async fn ensure_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
     if !config.admin_user.is_empty() {
         if users::credentials(db, &config.admin_user).await?.is_some() {
-            tracing::info!(user = config.admin_user, "admin account exists; MUSICD_ADMIN_PASSWORD is not applied again");
+            tracing::info!(
+                user = config.admin_user,
+                "admin account exists; MUSICD_ADMIN_PASSWORD is not applied again"
+            );
         } else {
             let hash = auth::hash_password(&config.admin_password)?;
             users::create(db, &config.admin_user, &hash, "admin").await?;
@@ -92,9 +96,17 @@ async fn ensure_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
         }
     }
     if config.auth == AuthMode::On && users::count_role(db, "admin").await? == 0 {
+        // No admin and none configured: create one with a random password, kept in a private
+        // file, so a fresh install is usable without ever having a default password.
+        let password = auth::random_token();
+        let path = config.data_dir.join("initial-admin-password");
+        auth::write_private(&path, &format!("{password}\n"))?;
+        let hash = auth::hash_password(&password)?;
+        users::create(db, "admin", &hash, "admin").await?;
         tracing::warn!(
-            "no admin account yet: set MUSICD_ADMIN_USER and MUSICD_ADMIN_PASSWORD, \
-             or run `musicd user create --admin <name>`"
+            "created the first admin account `admin`; its password is in {} (read it, log in, \
+             then delete the file)",
+            path.display()
         );
     }
     Ok(())
@@ -117,7 +129,10 @@ impl Application {
     pub async fn build(config: Config, role: Role) -> anyhow::Result<Self> {
         config.validate()?;
         std::fs::create_dir_all(&config.library_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create library_dir {}: {e}", config.library_dir.display())
+            anyhow::anyhow!(
+                "cannot create library_dir {}: {e}",
+                config.library_dir.display()
+            )
         })?;
         let db = open_db(&config).await?;
         let queue = Queue::connect(&config).await?;
@@ -157,7 +172,10 @@ impl Application {
         let addr = listener.local_addr()?;
         let app = Arc::new(App {
             jwt: JwtKeys::new(&secret),
-            login_limiter: LoginLimiter::new(config.security.login_per_minute, config.security.login_burst),
+            login_limiter: LoginLimiter::new(
+                config.security.login_per_minute,
+                config.security.login_burst,
+            ),
             metrics,
             started: Instant::now(),
             local_user,
@@ -183,7 +201,10 @@ impl Application {
         let workers = self
             .run_workers
             .then(|| tokio::spawn(workers::run(self.shared.clone(), shutdown.clone())));
-        let reconciler = tokio::spawn(workers::reconcile_loop(self.shared.clone(), shutdown.clone()));
+        let reconciler = tokio::spawn(workers::reconcile_loop(
+            self.shared.clone(),
+            shutdown.clone(),
+        ));
         if let (Some(listener), Some(app)) = (self.listener, self.app) {
             let limiter_app = app.clone();
             let stop = shutdown.clone();
@@ -197,9 +218,12 @@ impl Application {
             });
             tracing::info!(addr = %listener.local_addr()?, "listening");
             let router = crate::api::router(app);
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .await?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await?;
             tracing::info!("HTTP server stopped");
         }
         if let Some(workers) = workers {

@@ -105,7 +105,10 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("musicd: cannot start the async runtime: {e}");
@@ -127,7 +130,9 @@ fn init_logging(config: &Config) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(&config.log_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -144,11 +149,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User {
-            command: UserCommand::Create { username, admin, password_stdin },
+            command:
+                UserCommand::Create {
+                    username,
+                    admin,
+                    password_stdin,
+                },
         } => {
-            crate::api::auth::validate_username(&username).map_err(|e| anyhow::anyhow!(e.message))?;
+            crate::api::auth::validate_username(&username)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
             let password = read_password(password_stdin)?;
-            crate::api::auth::validate_password(&password).map_err(|e| anyhow::anyhow!("password {}", e.message))?;
+            crate::api::auth::validate_password(&password)
+                .map_err(|e| anyhow::anyhow!("password {}", e.message))?;
             let db = open_db(&config).await?;
             let hash = crate::auth::hash_password(&password)?;
             let role = if admin { "admin" } else { "user" };
@@ -163,7 +175,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Config { command: ConfigCommand::Print } => {
+        Command::Config {
+            command: ConfigCommand::Print,
+        } => {
             print!("{}", config.to_redacted_toml());
             Ok(ExitCode::SUCCESS)
         }

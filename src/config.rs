@@ -321,15 +321,16 @@ impl Config {
                 "`off` is only allowed when `listen` is a loopback address",
             );
         }
-        if !self.database_url.is_empty()
-            && !(self.database_url.starts_with("sqlite:")
-                || self.database_url.starts_with("postgres://")
-                || self.database_url.starts_with("postgresql://"))
+        if !(self.database_url.is_empty()
+            || self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
         {
             return err("database_url", "must start with sqlite: or postgres://");
         }
-        if !self.redis_url.is_empty()
-            && !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://"))
+        if !(self.redis_url.is_empty()
+            || self.redis_url.starts_with("redis://")
+            || self.redis_url.starts_with("rediss://"))
         {
             return err("redis_url", "must start with redis:// or rediss://");
         }
@@ -448,6 +449,30 @@ mod tests {
         assert!(!out.contains(&"x".repeat(40)));
         assert!(!out.contains(":pw@"));
         assert!(out.contains("<redacted>"));
+    }
+
+    #[test]
+    fn shipped_file_documents_every_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/musicd.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let from_file: Config = toml::from_str(&text).expect("config/musicd.toml parses");
+        assert_eq!(
+            from_file.to_redacted_toml(),
+            Config::default().to_redacted_toml(),
+            "config/musicd.toml must list exactly the defaults"
+        );
+        let keys: toml::Table = toml::from_str(&Config::default().to_redacted_toml()).unwrap();
+        for (k, v) in keys {
+            match v {
+                toml::Value::Table(t) => {
+                    assert!(text.contains(&format!("[{k}]")), "section {k} missing");
+                    for sub in t.keys() {
+                        assert!(text.contains(&format!("\n{sub} = ")), "{k}.{sub} missing");
+                    }
+                }
+                _ => assert!(text.contains(&format!("\n{k} = ")), "{k} missing"),
+            }
+        }
     }
 
     #[test]

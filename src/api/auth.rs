@@ -95,7 +95,14 @@ async fn issue_pair(app: &App, user: User, family: Option<String>) -> ApiResult<
     let refresh = auth::random_token();
     let family = family.unwrap_or_else(crate::db::new_id);
     let expires_at = now_ms() + sec.refresh_token_ttl.as_millis() as i64;
-    tokens::insert(&app.db, &user.id, &family, &auth::token_hash(&refresh), expires_at).await?;
+    tokens::insert(
+        &app.db,
+        &user.id,
+        &family,
+        &auth::token_hash(&refresh),
+        expires_at,
+    )
+    .await?;
     Ok(TokenPair {
         access_token: access,
         token_type: "Bearer",
@@ -107,15 +114,14 @@ async fn issue_pair(app: &App, user: User, family: Option<String>) -> ApiResult<
 }
 
 fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if app.config.http.trust_forwarded_for {
-        if let Some(ip) = headers
+    if app.config.http.trust_forwarded_for
+        && let Some(ip) = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .and_then(|v| v.trim().parse().ok())
-        {
-            return ip;
-        }
+    {
+        return ip;
     }
     peer.ip()
 }
@@ -123,7 +129,10 @@ fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
 /// Create an account (only when `security.allow_registration` is on).
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = Credentials,
     responses((status = 201, description = "Account created"), (status = 403, description = "Registration is off")))]
-pub async fn register(State(app): State<AppState>, ApiJson(body): ApiJson<Credentials>) -> ApiResult<Response> {
+pub async fn register(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> ApiResult<Response> {
     if !app.config.security.allow_registration || app.config.auth == AuthMode::Off {
         return Err(ApiError::forbidden("registration is disabled"));
     }
@@ -159,9 +168,9 @@ pub async fn login(
     let user = match (user, verified) {
         (Some(u), true) => u,
         _ => {
-            let mut e = ApiError::unauthorized("wrong username or password");
-            e.headers.extend(limit_headers);
-            return Err(e);
+            return Err(
+                ApiError::unauthorized("wrong username or password").with_headers(limit_headers)
+            );
         }
     };
     let pair = issue_pair(&app, user, None).await?;
@@ -172,7 +181,10 @@ pub async fn login(
 /// one revokes every token of that login.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, description = "New tokens", body = TokenPair), (status = 401, description = "Invalid, expired or reused")))]
-pub async fn refresh(State(app): State<AppState>, ApiJson(body): ApiJson<RefreshRequest>) -> ApiResult<Response> {
+pub async fn refresh(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> ApiResult<Response> {
     match tokens::redeem(&app.db, &auth::token_hash(&body.refresh_token)).await? {
         tokens::Redeemed::Valid { user_id, family } => {
             let user = users::by_id(&app.db, &user_id)
@@ -186,7 +198,9 @@ pub async fn refresh(State(app): State<AppState>, ApiJson(body): ApiJson<Refresh
                 "refresh token was already used; every session of this login has been revoked",
             ))
         }
-        tokens::Redeemed::Invalid => Err(ApiError::unauthorized("invalid or expired refresh token")),
+        tokens::Redeemed::Invalid => {
+            Err(ApiError::unauthorized("invalid or expired refresh token"))
+        }
     }
 }
 
@@ -210,7 +224,11 @@ pub async fn me(id: Identity) -> ApiResult<Response> {
         Via::Token => "token".to_string(),
         Via::ApiKey(scopes) => format!(
             "api_key:{}",
-            scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         Via::AuthOff => "auth_off".to_string(),
     };

@@ -15,7 +15,11 @@ use crate::jobs::{self, ping};
 /// Enqueue a `ping` job on the io pool: proves the queue round trip end to end.
 #[utoipa::path(post, path = "/diagnostics/ping", tag = "diagnostics", request_body = ping::PingOptions,
     security(("bearer" = []), ("api_key" = [])), responses((status = 202, description = "Queued; `task_id` to follow")))]
-pub async fn ping(State(app): State<AppState>, admin: Admin, ApiJson(opts): ApiJson<ping::PingOptions>) -> ApiResult<Response> {
+pub async fn ping(
+    State(app): State<AppState>,
+    admin: Admin,
+    ApiJson(opts): ApiJson<ping::PingOptions>,
+) -> ApiResult<Response> {
     let new = NewTask {
         kind: ping::KIND.into(),
         pool: "io".into(),
@@ -26,6 +30,11 @@ pub async fn ping(State(app): State<AppState>, admin: Admin, ApiJson(opts): ApiJ
     };
     let task = jobs::submit(&app.db, &app.queue, &new)
         .await?
-        .map_err(|existing| crate::api::error::ApiError::conflict(format!("already queued as {existing}")))?;
-    Ok(with_status(StatusCode::ACCEPTED, serde_json::json!({ "task_id": task.id })))
+        .map_err(|existing| {
+            crate::api::error::ApiError::conflict(format!("already queued as {existing}"))
+        })?;
+    Ok(with_status(
+        StatusCode::ACCEPTED,
+        serde_json::json!({ "task_id": task.id }),
+    ))
 }

@@ -19,8 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// Structured details (e.g. the field at fault).
     pub details: Vec<Value>,
-    /// Extra response headers (e.g. `Retry-After`).
-    pub headers: HeaderMap,
+    /// Extra response headers (e.g. `Retry-After`); boxed to keep results small.
+    pub headers: Option<Box<HeaderMap>>,
 }
 
 /// The error body, for the OpenAPI document.
@@ -51,7 +51,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
-            headers: HeaderMap::new(),
+            headers: None,
         }
     }
 
@@ -67,10 +67,9 @@ impl ApiError {
 
     /// 401 `unauthorized`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        e.headers
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        e
+        let mut headers = HeaderMap::new();
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_headers(headers)
     }
 
     /// 403 `forbidden`.
@@ -98,6 +97,14 @@ impl ApiError {
         )
     }
 
+    /// Adds response headers.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers
+            .get_or_insert_with(Default::default)
+            .extend(headers);
+        self
+    }
+
     /// Adds a detail object.
     pub fn with_detail(mut self, detail: Value) -> Self {
         self.details.push(detail);
@@ -112,7 +119,9 @@ impl IntoResponse for ApiError {
             "error": { "code": self.code, "message": self.message, "details": self.details },
         });
         let mut res = (self.status, axum::Json(body)).into_response();
-        res.headers_mut().extend(self.headers);
+        if let Some(h) = self.headers {
+            res.headers_mut().extend(*h);
+        }
         res
     }
 }

@@ -47,7 +47,9 @@ pub async fn deep(State(app): State<AppState>, _id: Identity) -> ApiResult<Respo
             let cpu = app.queue.depth(&app.config, Pool::Cpu).await.unwrap_or(0);
             json!({ "ok": true, "backend": app.queue.backend_name(), "depth": { "io": io, "cpu": cpu } })
         }
-        Err(e) => json!({ "ok": false, "backend": app.queue.backend_name(), "error": format!("{e:#}") }),
+        Err(e) => {
+            json!({ "ok": false, "backend": app.queue.backend_name(), "error": format!("{e:#}") })
+        }
     };
     let data_disk = disk(&app.config.data_dir);
     let library_disk = disk(&app.config.library_dir);
@@ -80,7 +82,11 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     if db && queue {
         (StatusCode::OK, "ready").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: database={db} queue={queue}")).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: database={db} queue={queue}"),
+        )
+            .into_response()
     }
 }
 

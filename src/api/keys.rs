@@ -27,25 +27,50 @@ pub struct NewKey {
 /// Create a key for the caller. The key is in this response only.
 #[utoipa::path(post, path = "/api-keys", tag = "api-keys", request_body = NewKey, security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, description = "The key, shown once")))]
-pub async fn create(State(app): State<AppState>, id: Identity, ApiJson(body): ApiJson<NewKey>) -> ApiResult<Response> {
+pub async fn create(
+    State(app): State<AppState>,
+    id: Identity,
+    ApiJson(body): ApiJson<NewKey>,
+) -> ApiResult<Response> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::validation(Some("name"), "must be 1 to 100 characters"));
+        return Err(ApiError::validation(
+            Some("name"),
+            "must be 1 to 100 characters",
+        ));
     }
     let mut scopes = Vec::new();
-    for s in if body.scopes.is_empty() { vec!["read".to_string()] } else { body.scopes } {
+    for s in if body.scopes.is_empty() {
+        vec!["read".to_string()]
+    } else {
+        body.scopes
+    } {
         let scope = Scope::parse(&s)
             .ok_or_else(|| ApiError::validation(Some("scopes"), format!("unknown scope `{s}`")))?;
         if !id.has_scope(scope) || (scope == Scope::Admin && !id.is_admin()) {
-            return Err(ApiError::forbidden(format!("you cannot grant the `{s}` scope")));
+            return Err(ApiError::forbidden(format!(
+                "you cannot grant the `{s}` scope"
+            )));
         }
         if !scopes.contains(&scope) {
             scopes.push(scope);
         }
     }
-    let scopes = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+    let scopes = scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
     let (key, prefix) = auth::new_api_key();
-    let stored = api_keys::create(&app.db, &id.user.id, name, &prefix, &auth::token_hash(&key), &scopes).await?;
+    let stored = api_keys::create(
+        &app.db,
+        &id.user.id,
+        name,
+        &prefix,
+        &auth::token_hash(&key),
+        &scopes,
+    )
+    .await?;
     Ok(with_status(
         StatusCode::CREATED,
         serde_json::json!({ "key": key, "api_key": stored }),
@@ -63,7 +88,11 @@ pub async fn list(State(app): State<AppState>, id: Identity) -> ApiResult<Respon
 #[utoipa::path(delete, path = "/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "Key id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Deleted"), (status = 404, description = "No such key")))]
-pub async fn delete(State(app): State<AppState>, id: Identity, Path(key_id): Path<String>) -> ApiResult<Response> {
+pub async fn delete(
+    State(app): State<AppState>,
+    id: Identity,
+    Path(key_id): Path<String>,
+) -> ApiResult<Response> {
     if !api_keys::delete(&app.db, &id.user.id, &key_id).await? {
         return Err(ApiError::not_found("no such API key"));
     }

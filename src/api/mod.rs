@@ -41,12 +41,26 @@ pub struct Envelope<T> {
 
 /// 200 with the success envelope.
 pub fn ok<T: Serialize>(data: T) -> Response {
-    (StatusCode::OK, axum::Json(Envelope { success: true, data })).into_response()
+    (
+        StatusCode::OK,
+        axum::Json(Envelope {
+            success: true,
+            data,
+        }),
+    )
+        .into_response()
 }
 
 /// A status other than 200 with the success envelope.
 pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> Response {
-    (status, axum::Json(Envelope { success: true, data })).into_response()
+    (
+        status,
+        axum::Json(Envelope {
+            success: true,
+            data,
+        }),
+    )
+        .into_response()
 }
 
 /// A page of a list, with the cursor for the next one.
@@ -73,7 +87,12 @@ impl utoipa::Modify for SecurityAddon {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "api_key",
@@ -126,12 +145,12 @@ pub fn router(app: AppState) -> Router {
     let mut router = api
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
-        .merge(
-            utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", doc),
-        )
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", doc))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(config.http.body_limit.as_u64() as usize))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            config.http.body_limit.as_u64() as usize,
+        ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.http.request_timeout,
@@ -168,7 +187,14 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::HEAD,
+            ])
             .allow_headers([
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,
@@ -184,7 +210,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
 }
 
 async fn record_metrics(State(_app): State<AppState>, req: Request, next: Next) -> Response {

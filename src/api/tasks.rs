@@ -38,7 +38,11 @@ fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
 /// List tasks, newest first.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", params(ListQuery), security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "A page of tasks")))]
-pub async fn list(State(app): State<AppState>, id: Identity, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Response> {
+pub async fn list(
+    State(app): State<AppState>,
+    id: Identity,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200) as i64;
     let filter = tasks::Filter {
         owner_id: (!id.is_admin()).then(|| id.user.id.clone()),
@@ -62,7 +66,11 @@ pub async fn list(State(app): State<AppState>, id: Identity, ApiQuery(q): ApiQue
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", params(("id" = String, Path, description = "Task id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The task"), (status = 404, description = "No such task")))]
-pub async fn get(State(app): State<AppState>, id: Identity, Path(task_id): Path<String>) -> ApiResult<Response> {
+pub async fn get(
+    State(app): State<AppState>,
+    id: Identity,
+    Path(task_id): Path<String>,
+) -> ApiResult<Response> {
     match tasks::get(&app.db, &task_id).await? {
         Some(t) if id.may_access(t.owner_id.as_deref()) => Ok(ok(t)),
         _ => Err(ApiError::not_found("no such task")),

@@ -53,14 +53,21 @@ fn validate_role(role: &str) -> Result<(), ApiError> {
     if role == "admin" || role == "user" {
         Ok(())
     } else {
-        Err(ApiError::validation(Some("role"), "must be `admin` or `user`"))
+        Err(ApiError::validation(
+            Some("role"),
+            "must be `admin` or `user`",
+        ))
     }
 }
 
 /// List accounts.
 #[utoipa::path(get, path = "/users", tag = "users", params(PageQuery), security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "A page of users")))]
-pub async fn list(State(app): State<AppState>, _admin: Admin, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Response> {
+pub async fn list(
+    State(app): State<AppState>,
+    _admin: Admin,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200) as i64;
     let page = q.page.unwrap_or(1).max(1) as i64;
     let items = users::list(&app.db, limit + 1, (page - 1) * limit).await?;
@@ -76,7 +83,11 @@ pub async fn list(State(app): State<AppState>, _admin: Admin, ApiQuery(q): ApiQu
 /// Create an account.
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser, security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, description = "Created"), (status = 409, description = "Username taken")))]
-pub async fn create(State(app): State<AppState>, _admin: Admin, ApiJson(body): ApiJson<NewUser>) -> ApiResult<Response> {
+pub async fn create(
+    State(app): State<AppState>,
+    _admin: Admin,
+    ApiJson(body): ApiJson<NewUser>,
+) -> ApiResult<Response> {
     validate_username(&body.username)?;
     validate_password(&body.password)?;
     validate_role(&body.role)?;
@@ -92,7 +103,9 @@ async fn ensure_not_last_admin(app: &AppState, id: &str) -> ApiResult<()> {
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     if target.is_admin() && users::count_role(&app.db, "admin").await? <= 1 {
-        return Err(ApiError::conflict("the last admin cannot be demoted or deleted"));
+        return Err(ApiError::conflict(
+            "the last admin cannot be demoted or deleted",
+        ));
     }
     Ok(())
 }
@@ -122,7 +135,11 @@ pub async fn set_role(
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "User id")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Deleted"), (status = 404, description = "No such user")))]
-pub async fn delete(State(app): State<AppState>, _admin: Admin, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn delete(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     ensure_not_last_admin(&app, &id).await?;
     if !users::delete(&app.db, &id).await? {
         return Err(ApiError::not_found("no such user"));

@@ -86,7 +86,9 @@ impl FromRequestParts<AppState> for Identity {
             });
         }
         let (is_key, secret) = credential(parts).ok_or_else(|| {
-            ApiError::unauthorized("authentication required: send `Authorization: Bearer <token>` or `X-API-Key`")
+            ApiError::unauthorized(
+                "authentication required: send `Authorization: Bearer <token>` or `X-API-Key`",
+            )
         })?;
         let identity = if is_key {
             let key = api_keys::authenticate(&app.db, &token_hash(&secret))

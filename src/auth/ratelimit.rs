@@ -12,7 +12,8 @@ use governor::{Quota, RateLimiter};
 
 use crate::api::error::ApiError;
 
-type Keyed = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
+type Keyed =
+    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
 
 /// A per-address limiter for login attempts.
 pub struct LoginLimiter {
@@ -52,7 +53,7 @@ impl LoginLimiter {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let mut e = ApiError::new(
+                let e = ApiError::new(
                     axum::http::StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
                     format!("too many login attempts; try again in {secs} s"),
@@ -60,8 +61,7 @@ impl LoginLimiter {
                 headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
                 headers.insert("x-ratelimit-reset", HeaderValue::from(secs));
                 headers.insert("retry-after", HeaderValue::from(secs));
-                e.headers = headers;
-                Err(e)
+                Err(e.with_headers(headers))
             }
         }
     }

@@ -154,10 +154,12 @@ pub async fn insert(db: &Db, new: &NewTask) -> Result<Result<Task, String>, sqlx
 
 /// Loads a task.
 pub async fn get(db: &Db, id: &str) -> Result<Option<Task>, sqlx::Error> {
-    sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM tasks WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await
+    sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// Filters for [`list`].
@@ -225,7 +227,7 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Er
 #[derive(Debug)]
 pub enum Claim {
     /// This worker now holds the task; `attempts` already counts this start.
-    Claimed(Task),
+    Claimed(Box<Task>),
     /// The task is finished, cancelled, or held by a live lease.
     NotClaimable,
     /// The task waits for a retry that is due in this many milliseconds.
@@ -236,7 +238,12 @@ pub enum Claim {
 
 /// Claims a task: `queued` and due, or `running` with an expired lease (its worker died).
 /// Counts the attempt in the same statement, so a crash still counts.
-pub async fn claim(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<Claim, sqlx::Error> {
+pub async fn claim(
+    db: &Db,
+    id: &str,
+    worker_id: &str,
+    lease_ms: i64,
+) -> Result<Claim, sqlx::Error> {
     let now = now_ms();
     let row = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
         "UPDATE tasks SET status = 'running', attempts = attempts + 1, worker_id = $2,
@@ -253,7 +260,7 @@ pub async fn claim(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<
     .fetch_optional(&db.pool)
     .await?;
     match row {
-        Some(t) => Ok(Claim::Claimed(t)),
+        Some(t) => Ok(Claim::Claimed(Box::new(t))),
         None => {
             let row: Option<(String, Option<i64>)> =
                 sqlx::query_as("SELECT status, run_after FROM tasks WHERE id = $1")
@@ -262,7 +269,9 @@ pub async fn claim(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<
                     .await?;
             Ok(match row {
                 None => Claim::Missing,
-                Some((s, Some(due))) if s == status::QUEUED && due > now => Claim::NotDue(due - now),
+                Some((s, Some(due))) if s == status::QUEUED && due > now => {
+                    Claim::NotDue(due - now)
+                }
                 Some(_) => Claim::NotClaimable,
             })
         }
@@ -271,7 +280,12 @@ pub async fn claim(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<
 
 /// Extends the lease of a running task this worker holds; `false` when it no longer holds it
 /// (cancelled, or taken over after the lease lapsed).
-pub async fn renew_lease(db: &Db, id: &str, worker_id: &str, lease_ms: i64) -> Result<bool, sqlx::Error> {
+pub async fn renew_lease(
+    db: &Db,
+    id: &str,
+    worker_id: &str,
+    lease_ms: i64,
+) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let r = sqlx::query(
         "UPDATE tasks SET lease_until = $3 WHERE id = $1 AND worker_id = $2 AND status = 'running'",
@@ -385,7 +399,11 @@ pub async fn progress(
 
 /// Tasks whose queue message may be lost: `running` with a lapsed lease (the worker died),
 /// and `queued` rows untouched since `stale_before` (Unix ms) and due.
-pub async fn orphans(db: &Db, stale_before: i64, limit: i64) -> Result<Vec<(String, String)>, sqlx::Error> {
+pub async fn orphans(
+    db: &Db,
+    stale_before: i64,
+    limit: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
     let now = now_ms();
     sqlx::query_as(
         "SELECT id, pool FROM tasks

@@ -74,11 +74,13 @@ pub async fn redeem(db: &Db, token_hash: &str) -> Result<Redeemed, sqlx::Error> 
 
 /// Revokes every token of a family.
 pub async fn revoke_family(db: &Db, family: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL")
-        .bind(family)
-        .bind(now_ms())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL",
+    )
+    .bind(family)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -100,10 +102,12 @@ pub async fn revoke_by_hash(db: &Db, token_hash: &str) -> Result<bool, sqlx::Err
 
 /// Revokes every refresh token of a user (role change, deletion, password change).
 pub async fn revoke_user(db: &Db, user_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user_id)
-        .bind(now_ms())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }

@@ -51,10 +51,12 @@ pub async fn create(
 
 /// Looks a user up by id.
 pub async fn by_id(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await
+    sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// The user and password hash for a login name.

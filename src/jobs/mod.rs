@@ -95,8 +95,14 @@ pub struct JobCtx {
 impl JobCtx {
     /// Records progress on the ledger row.
     pub async fn progress(&self, stage: &str, fraction: f64) -> Result<(), JobError> {
-        tasks::progress(&self.shared.db, &self.task.id, Some(stage), fraction.clamp(0.0, 1.0), None)
-            .await?;
+        tasks::progress(
+            &self.shared.db,
+            &self.task.id,
+            Some(stage),
+            fraction.clamp(0.0, 1.0),
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -113,14 +119,26 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
     let lease = shared.config.queue.lease;
     let lease_ms = lease.as_millis() as i64;
     let task = match tasks::claim(&shared.db, &task_id, &shared.worker_id, lease_ms).await? {
-        Claim::Claimed(t) => t,
+        Claim::Claimed(t) => *t,
         Claim::NotDue(ms) => {
             // Delivered early (the SQLite queue schedules in whole seconds): send it again
             // for the rest of the wait rather than dropping it.
-            let pool = Pool::parse(&tasks::get(&shared.db, &task_id).await?.map(|t| t.pool).unwrap_or_default())
-                .unwrap_or(Pool::Io);
-            if let Err(e) = shared.queue.push(pool, &task_id, Some(Duration::from_millis(ms as u64 + 50))).await {
-                tracing::warn!(task_id, "cannot re-enqueue an early delivery (the reconciler will): {e:#}");
+            let pool = Pool::parse(
+                &tasks::get(&shared.db, &task_id)
+                    .await?
+                    .map(|t| t.pool)
+                    .unwrap_or_default(),
+            )
+            .unwrap_or(Pool::Io);
+            if let Err(e) = shared
+                .queue
+                .push(pool, &task_id, Some(Duration::from_millis(ms as u64 + 50)))
+                .await
+            {
+                tracing::warn!(
+                    task_id,
+                    "cannot re-enqueue an early delivery (the reconciler will): {e:#}"
+                );
             }
             return Ok(());
         }
@@ -170,8 +188,14 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
         Err(JobError::Interrupted) => "interrupted",
         Err(JobError::Permanent { code, message }) => {
             tracing::warn!(task_id, kind, code, "job failed: {message}");
-            tasks::finish(db, &task_id, &shared.worker_id, status::FAILED, Some((code, &message)))
-                .await?;
+            tasks::finish(
+                db,
+                &task_id,
+                &shared.worker_id,
+                status::FAILED,
+                Some((code, &message)),
+            )
+            .await?;
             "failed"
         }
         Err(JobError::Transient {
@@ -182,24 +206,50 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
             if task.attempts >= task.max_attempts {
                 let message = format!("{message} (gave up after {} attempts)", task.attempts);
                 tracing::warn!(task_id, kind, code, "job failed: {message}");
-                tasks::finish(db, &task_id, &shared.worker_id, status::FAILED, Some((code, &message)))
-                    .await?;
+                tasks::finish(
+                    db,
+                    &task_id,
+                    &shared.worker_id,
+                    status::FAILED,
+                    Some((code, &message)),
+                )
+                .await?;
                 "failed"
             } else {
                 let q = &shared.config.queue;
-                let wait = backoff::delay(task.attempts as u32, q.backoff_base, q.backoff_max, retry_after);
+                let wait = backoff::delay(
+                    task.attempts as u32,
+                    q.backoff_base,
+                    q.backoff_max,
+                    retry_after,
+                );
                 tracing::info!(task_id, kind, code, ?wait, "job will retry: {message}");
                 let due = crate::db::now_ms() + wait.as_millis() as i64;
-                tasks::requeue(db, &task_id, &shared.worker_id, Some(due), Some((code, &message)), false)
-                    .await?;
+                tasks::requeue(
+                    db,
+                    &task_id,
+                    &shared.worker_id,
+                    Some(due),
+                    Some((code, &message)),
+                    false,
+                )
+                .await?;
                 push_or_log(&shared, &task, Some(wait)).await;
                 "retry"
             }
         }
     };
-    tracing::info!(task_id, kind, outcome, elapsed_ms = started.elapsed().as_millis() as u64, "job ended");
-    metrics::counter!("musicd_jobs_total", "kind" => kind.clone(), "outcome" => outcome).increment(1);
-    metrics::histogram!("musicd_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+    tracing::info!(
+        task_id,
+        kind,
+        outcome,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "job ended"
+    );
+    metrics::counter!("musicd_jobs_total", "kind" => kind.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("musicd_job_duration_seconds", "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -223,10 +273,20 @@ async fn keep_lease(shared: Arc<Shared>, task_id: String, stop: CancellationToke
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match tasks::renew_lease(&shared.db, &task_id, &shared.worker_id, lease.as_millis() as i64).await {
+        match tasks::renew_lease(
+            &shared.db,
+            &task_id,
+            &shared.worker_id,
+            lease.as_millis() as i64,
+        )
+        .await
+        {
             Ok(true) => {}
             Ok(false) => {
-                tracing::info!(task_id, "lease lost (cancelled or taken over): stopping the job");
+                tracing::info!(
+                    task_id,
+                    "lease lost (cancelled or taken over): stopping the job"
+                );
                 stop.cancel();
                 return;
             }
@@ -239,7 +299,10 @@ async fn keep_lease(shared: Arc<Shared>, task_id: String, stop: CancellationToke
 async fn push_or_log(shared: &Shared, task: &Task, delay: Option<Duration>) {
     let pool = Pool::parse(&task.pool).unwrap_or(Pool::Io);
     if let Err(e) = shared.queue.push(pool, &task.id, delay).await {
-        tracing::warn!(task_id = task.id, "cannot enqueue (the reconciler will): {e:#}");
+        tracing::warn!(
+            task_id = task.id,
+            "cannot enqueue (the reconciler will): {e:#}"
+        );
     }
 }
 
@@ -263,13 +326,20 @@ pub async fn reconcile(db: &Db, queue: &Queue, stale: Duration) -> anyhow::Resul
 }
 
 /// Creates a task row and enqueues it (row first, then the message).
-pub async fn submit(db: &Db, queue: &Queue, new: &tasks::NewTask) -> anyhow::Result<Result<Task, String>> {
+pub async fn submit(
+    db: &Db,
+    queue: &Queue,
+    new: &tasks::NewTask,
+) -> anyhow::Result<Result<Task, String>> {
     let created = tasks::insert(db, new).await?;
     if let Ok(task) = &created {
         let pool = Pool::parse(&task.pool).unwrap_or(Pool::Io);
         if let Err(e) = queue.push(pool, &task.id, None).await {
             // The row is committed; the reconciler will enqueue it once the queue is back.
-            tracing::warn!(task_id = task.id, "enqueue failed, left to the reconciler: {e:#}");
+            tracing::warn!(
+                task_id = task.id,
+                "enqueue failed, left to the reconciler: {e:#}"
+            );
         }
     }
     Ok(created)

@@ -29,7 +29,10 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
     if (ctx.task.attempts as u32) <= opts.fail_attempts {
         return Err(JobError::transient(
             "simulated_failure",
-            format!("simulated transient failure on attempt {}", ctx.task.attempts),
+            format!(
+                "simulated transient failure on attempt {}",
+                ctx.task.attempts
+            ),
         ));
     }
     let total = Duration::from_millis(opts.sleep_ms.min(600_000));
@@ -43,7 +46,8 @@ pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
         }
         slept += step;
         if slept.as_millis() % 1000 < step.as_millis() {
-            ctx.progress("working", slept.as_secs_f64() / total.as_secs_f64()).await?;
+            ctx.progress("working", slept.as_secs_f64() / total.as_secs_f64())
+                .await?;
         }
     }
     Ok(())

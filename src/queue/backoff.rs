@@ -8,7 +8,12 @@ use rand::Rng;
 /// The delay before retry number `attempt` (1 = the first retry): a random point in
 /// `[base·2^(attempt-1) / 2, base·2^(attempt-1)]`, at most `max`. A `retry_after` from the
 /// upstream wins when it is longer.
-pub fn delay(attempt: u32, base: Duration, max: Duration, retry_after: Option<Duration>) -> Duration {
+pub fn delay(
+    attempt: u32,
+    base: Duration,
+    max: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
     let ceiling = exp.min(max);
     let floor = ceiling / 2;
@@ -41,7 +46,12 @@ mod tests {
 
     #[test]
     fn honours_retry_after() {
-        let d = delay(1, Duration::from_millis(10), Duration::from_secs(60), Some(Duration::from_secs(5)));
+        let d = delay(
+            1,
+            Duration::from_millis(10),
+            Duration::from_secs(60),
+            Some(Duration::from_secs(5)),
+        );
         assert_eq!(d, Duration::from_secs(5));
     }
 }

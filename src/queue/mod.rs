@@ -100,9 +100,7 @@ impl Queue {
             SqliteStorage::setup(&pool)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot prepare the queue database: {e}"))?;
-            let storage = |p: Pool| {
-                SqliteStorage::new(&pool).with_config(sqlite_config(config, p))
-            };
+            let storage = |p: Pool| SqliteStorage::new(&pool).with_config(sqlite_config(config, p));
             Ok(Queue::Sqlite {
                 io: storage(Pool::Io),
                 cpu: storage(Pool::Cpu),
@@ -136,7 +134,12 @@ impl Queue {
     }
 
     /// Enqueues a task id on a pool, optionally delayed.
-    pub async fn push(&self, pool: Pool, task_id: &str, delay: Option<Duration>) -> anyhow::Result<()> {
+    pub async fn push(
+        &self,
+        pool: Pool,
+        task_id: &str,
+        delay: Option<Duration>,
+    ) -> anyhow::Result<()> {
         let msg = JobMsg {
             task_id: task_id.to_string(),
         };
@@ -154,12 +157,24 @@ impl Queue {
         let task = builder.max_attempts(1).build();
         match self {
             Queue::Sqlite { io, cpu, .. } => {
-                let mut s = if pool == Pool::Io { io.clone() } else { cpu.clone() };
-                s.push_task(task).await.map_err(|e| anyhow::anyhow!("enqueue: {e}"))?;
+                let mut s = if pool == Pool::Io {
+                    io.clone()
+                } else {
+                    cpu.clone()
+                };
+                s.push_task(task)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("enqueue: {e}"))?;
             }
             Queue::Redis { io, cpu, .. } => {
-                let mut s = if pool == Pool::Io { io.clone() } else { cpu.clone() };
-                s.push_task(task).await.map_err(|e| anyhow::anyhow!("enqueue: {e}"))?;
+                let mut s = if pool == Pool::Io {
+                    io.clone()
+                } else {
+                    cpu.clone()
+                };
+                s.push_task(task)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("enqueue: {e}"))?;
             }
         }
         metrics::counter!("musicd_jobs_enqueued_total", "pool" => pool.as_str()).increment(1);

@@ -62,11 +62,19 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
         true
     });
     let monitor = match &shared.queue {
-        Queue::Sqlite { io: s_io, cpu: s_cpu, .. } => {
+        Queue::Sqlite {
+            io: s_io,
+            cpu: s_cpu,
+            ..
+        } => {
             let m = register_pool!(monitor, s_io, shared, Pool::Io, io);
             register_pool!(m, s_cpu, shared, Pool::Cpu, cpu)
         }
-        Queue::Redis { io: s_io, cpu: s_cpu, .. } => {
+        Queue::Redis {
+            io: s_io,
+            cpu: s_cpu,
+            ..
+        } => {
             let m = register_pool!(monitor, s_io, shared, Pool::Io, io);
             register_pool!(m, s_cpu, shared, Pool::Cpu, cpu)
         }
@@ -75,7 +83,10 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
     let hand_back = shared.hand_back.clone();
     let signal = async move {
         shutdown.cancelled().await;
-        tracing::info!(?timeout, "workers draining: no new jobs; running jobs may finish");
+        tracing::info!(
+            ?timeout,
+            "workers draining: no new jobs; running jobs may finish"
+        );
         tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             tracing::info!("shutdown timeout: handing unfinished jobs back to the queue");

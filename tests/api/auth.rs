@@ -38,7 +38,11 @@ async fn all_routes(app: &TestApp) -> Vec<(Method, String, String)> {
             out.push((m, path.clone(), concrete));
         }
     }
-    assert!(out.len() >= 19, "expected every route in the OpenAPI document, got {}", out.len());
+    assert!(
+        out.len() >= 19,
+        "expected every route in the OpenAPI document, got {}",
+        out.len()
+    );
     out
 }
 
@@ -94,9 +98,18 @@ async fn every_route_requires_valid_credentials() {
     let none = format!(
         "{}.{}.",
         b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
-        b64.encode(json!({ "sub": admin_id, "role": "admin", "exp": now + 3600, "typ": "access" }).to_string())
+        b64.encode(
+            json!({ "sub": admin_id, "role": "admin", "exp": now + 3600, "typ": "access" })
+                .to_string()
+        )
     );
-    let bad_tokens = [("missing", None), ("expired", Some(expired.as_str())), ("other secret", Some(other_secret.as_str())), ("alg none", Some(none.as_str())), ("garbage", Some("abc.def.ghi"))];
+    let bad_tokens = [
+        ("missing", None),
+        ("expired", Some(expired.as_str())),
+        ("other secret", Some(other_secret.as_str())),
+        ("alg none", Some(none.as_str())),
+        ("garbage", Some("abc.def.ghi")),
+    ];
 
     let routes = all_routes(&app).await;
     for (m, template, path) in &routes {
@@ -155,7 +168,15 @@ async fn login_me_refresh_rotation_and_logout() {
     let pair: Value = res.json().await.unwrap();
     let access = pair["data"]["access_token"].as_str().unwrap();
     let refresh1 = pair["data"]["refresh_token"].as_str().unwrap().to_string();
-    let me: Value = c.get(app.url("/api/v1/auth/me")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+    let me: Value = c
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["data"]["user"]["username"], json!(ADMIN));
     assert_eq!(me["data"]["user"]["role"], json!("admin"));
 
@@ -169,12 +190,25 @@ async fn login_me_refresh_rotation_and_logout() {
         .json()
         .await
         .unwrap();
-    let refresh2 = r2["data"]["refresh_token"].as_str().expect("rotated").to_string();
+    let refresh2 = r2["data"]["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
     assert_ne!(refresh1, refresh2);
     // Reuse of the old one is refused and revokes the family, including the new token.
-    let reuse = c.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": refresh1 })).send().await.unwrap();
+    let reuse = c
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": refresh1 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reuse.status(), 401);
-    let after = c.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": refresh2 })).send().await.unwrap();
+    let after = c
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": refresh2 }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 401, "reuse must revoke the whole family");
 
     // Logout revokes.
@@ -189,13 +223,29 @@ async fn login_me_refresh_rotation_and_logout() {
         .unwrap();
     let access = pair["data"]["access_token"].as_str().unwrap();
     let refresh = pair["data"]["refresh_token"].as_str().unwrap();
-    let out = c.post(app.url("/api/v1/auth/logout")).bearer_auth(access).json(&json!({ "refresh_token": refresh })).send().await.unwrap();
+    let out = c
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(access)
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 200);
-    let again = c.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": refresh })).send().await.unwrap();
+    let again = c
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 401);
 
     // Wrong password.
-    let bad = c.post(app.url("/api/v1/auth/login")).json(&json!({ "username": ADMIN, "password": "nope-nope-nope" })).send().await.unwrap();
+    let bad = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "username": ADMIN, "password": "nope-nope-nope" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 401);
     app.stop().await;
 }
@@ -222,7 +272,11 @@ async fn login_is_rate_limited_per_address() {
     }
     assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
     let last = last.unwrap();
-    let retry: u64 = last.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = last.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "retry-after {retry}");
     assert_eq!(last.headers()["x-ratelimit-remaining"], "0");
     let body: Value = last.json().await.unwrap();
@@ -248,25 +302,64 @@ async fn api_keys_are_shown_once_and_scoped() {
     let key = created["data"]["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("mk_"));
     // Listed without the key.
-    let listed = c.get(app.url("/api/v1/api-keys")).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
+    let listed = c
+        .get(app.url("/api/v1/api-keys"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!listed.contains(&key));
     // Read works with X-API-Key and with Bearer; write does not.
-    let me = c.get(app.url("/api/v1/auth/me")).header("x-api-key", &key).send().await.unwrap();
+    let me = c
+        .get(app.url("/api/v1/auth/me"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
-    let metrics = c.get(app.url("/api/v1/metrics")).bearer_auth(&key).send().await.unwrap();
+    let metrics = c
+        .get(app.url("/api/v1/metrics"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     assert!(text.contains("musicd_http_requests_total"), "{text}");
-    let write = c.post(app.url("/api/v1/api-keys")).header("x-api-key", &key).json(&json!({ "name": "x" })).send().await.unwrap();
+    let write = c
+        .post(app.url("/api/v1/api-keys"))
+        .header("x-api-key", &key)
+        .json(&json!({ "name": "x" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(write.status(), 403);
     // An admin-role user's read key is still not an admin credential.
-    let users = c.get(app.url("/api/v1/users")).header("x-api-key", &key).send().await.unwrap();
+    let users = c
+        .get(app.url("/api/v1/users"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(users.status(), 403);
     // Revoked keys stop working.
     let id = created["data"]["api_key"]["id"].as_str().unwrap();
-    let del = c.delete(app.url(&format!("/api/v1/api-keys/{id}"))).bearer_auth(&admin).send().await.unwrap();
+    let del = c
+        .delete(app.url(&format!("/api/v1/api-keys/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.status(), 200);
-    let gone = c.get(app.url("/api/v1/auth/me")).header("x-api-key", &key).send().await.unwrap();
+    let gone = c
+        .get(app.url("/api/v1/auth/me"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), 401);
     app.stop().await;
 }
@@ -287,22 +380,66 @@ async fn admin_manages_users_and_keeps_one_admin() {
         .await
         .unwrap();
     let bob_id = bob["data"]["id"].as_str().unwrap().to_string();
-    let dup = c.post(app.url("/api/v1/users")).bearer_auth(&admin).json(&json!({ "username": "bob", "password": "bob-password" })).send().await.unwrap();
+    let dup = c
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({ "username": "bob", "password": "bob-password" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dup.status(), 409);
-    let promoted = c.put(app.url(&format!("/api/v1/users/{bob_id}/role"))).bearer_auth(&admin).json(&json!({ "role": "admin" })).send().await.unwrap();
+    let promoted = c
+        .put(app.url(&format!("/api/v1/users/{bob_id}/role")))
+        .bearer_auth(&admin)
+        .json(&json!({ "role": "admin" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(promoted.status(), 200);
-    let listed: Value = c.get(app.url("/api/v1/users?limit=1")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let listed: Value = c
+        .get(app.url("/api/v1/users?limit=1"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["data"]["items"].as_array().unwrap().len(), 1);
     assert_eq!(listed["data"]["next_page"], json!(2));
-    let del = c.delete(app.url(&format!("/api/v1/users/{bob_id}"))).bearer_auth(&admin).send().await.unwrap();
+    let del = c
+        .delete(app.url(&format!("/api/v1/users/{bob_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.status(), 200);
     // The remaining admin cannot demote itself.
-    let me: Value = c.get(app.url("/api/v1/auth/me")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let me: Value = c
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let my_id = me["data"]["user"]["id"].as_str().unwrap();
-    let demote = c.put(app.url(&format!("/api/v1/users/{my_id}/role"))).bearer_auth(&admin).json(&json!({ "role": "user" })).send().await.unwrap();
+    let demote = c
+        .put(app.url(&format!("/api/v1/users/{my_id}/role")))
+        .bearer_auth(&admin)
+        .json(&json!({ "role": "user" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(demote.status(), 409);
     // Registration is off by default.
-    let reg = c.post(app.url("/api/v1/auth/register")).json(&json!({ "username": "eve", "password": "eve-password" })).send().await.unwrap();
+    let reg = c
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({ "username": "eve", "password": "eve-password" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reg.status(), 403);
     app.stop().await;
 }
@@ -310,12 +447,24 @@ async fn admin_manages_users_and_keeps_one_admin() {
 #[tokio::test]
 async fn registration_when_enabled() {
     let app = TestApp::start(|c| c.security.allow_registration = true).await;
-    let reg = app.client.post(app.url("/api/v1/auth/register")).json(&json!({ "username": "eve", "password": "eve-password" })).send().await.unwrap();
+    let reg = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({ "username": "eve", "password": "eve-password" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(reg.status(), 201);
     let body: Value = reg.json().await.unwrap();
     assert_eq!(body["data"]["role"], json!("user"));
     let token = app.login("eve", "eve-password").await;
-    let users = app.client.get(app.url("/api/v1/users")).bearer_auth(&token).send().await.unwrap();
+    let users = app
+        .client
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(users.status(), 403);
     app.stop().await;
 }
@@ -325,14 +474,40 @@ async fn users_see_only_their_own_tasks() {
     let app = TestApp::start(|_| {}).await;
     let admin = app.login(ADMIN, ADMIN_PW).await;
     let c = &app.client;
-    c.post(app.url("/api/v1/users")).bearer_auth(&admin).json(&json!({ "username": "carol", "password": "carol-password" })).send().await.unwrap();
+    c.post(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({ "username": "carol", "password": "carol-password" }))
+        .send()
+        .await
+        .unwrap();
     let carol = app.login("carol", "carol-password").await;
     let task = ping(c, &app.base, &admin, json!({})).await;
-    let seen = c.get(app.url(&format!("/api/v1/tasks/{task}"))).bearer_auth(&carol).send().await.unwrap();
+    let seen = c
+        .get(app.url(&format!("/api/v1/tasks/{task}")))
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(seen.status(), 404);
-    let list: Value = c.get(app.url("/api/v1/tasks")).bearer_auth(&carol).send().await.unwrap().json().await.unwrap();
+    let list: Value = c
+        .get(app.url("/api/v1/tasks"))
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["data"]["items"].as_array().unwrap().len(), 0);
-    let list: Value = c.get(app.url("/api/v1/tasks")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let list: Value = c
+        .get(app.url("/api/v1/tasks"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["data"]["items"].as_array().unwrap().len(), 1);
     app.stop().await;
 }

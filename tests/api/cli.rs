@@ -25,12 +25,20 @@ fn musicd(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::pr
 fn config_errors_name_the_key() {
     let dirs = Dirs::new();
     let dir = dirs.tmp.path();
-    let out = musicd(dir, &["config", "print"], &[("MUSICD_LISTEN", "not-an-address")]);
+    let out = musicd(
+        dir,
+        &["config", "print"],
+        &[("MUSICD_LISTEN", "not-an-address")],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.to_lowercase().contains("listen"), "{err}");
 
-    std::fs::write(dir.join("bad.toml"), "listen = \"127.0.0.1:1\"\nlibary_dir = \"typo\"\n").unwrap();
+    std::fs::write(
+        dir.join("bad.toml"),
+        "listen = \"127.0.0.1:1\"\nlibary_dir = \"typo\"\n",
+    )
+    .unwrap();
     let out = musicd(dir, &["--config", "bad.toml", "config", "print"], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -41,7 +49,11 @@ fn config_errors_name_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_attempts"), "{err}");
 
-    let out = musicd(dir, &["config", "print"], &[("MUSICD_AUTH", "off"), ("MUSICD_LISTEN", "0.0.0.0:7171")]);
+    let out = musicd(
+        dir,
+        &["config", "print"],
+        &[("MUSICD_AUTH", "off"), ("MUSICD_LISTEN", "0.0.0.0:7171")],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("auth"));
 }
@@ -50,23 +62,50 @@ fn config_errors_name_the_key() {
 fn config_print_layers_and_redacts() {
     let dirs = Dirs::new();
     let dir = dirs.tmp.path();
-    std::fs::write(dir.join("m.toml"), "library_dir = \"/srv/music\"\n[workers]\nio_concurrency = 3\n").unwrap();
+    std::fs::write(
+        dir.join("m.toml"),
+        "library_dir = \"/srv/music\"\n[workers]\nio_concurrency = 3\n",
+    )
+    .unwrap();
     let out = musicd(
         dir,
-        &["--config", "m.toml", "--data-dir", "/var/lib/x", "config", "print"],
         &[
-            ("MUSICD_JWT_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret-s3cret"),
+            "--config",
+            "m.toml",
+            "--data-dir",
+            "/var/lib/x",
+            "config",
+            "print",
+        ],
+        &[
+            (
+                "MUSICD_JWT_SECRET",
+                "s3cret-s3cret-s3cret-s3cret-s3cret-s3cret",
+            ),
             ("MUSICD_ADMIN_USER", "root"),
             ("MUSICD_ADMIN_PASSWORD", "123456789"),
             ("MUSICD_WORKERS__IO_CONCURRENCY", "4"),
             ("MUSICD_REDIS_URL", "redis://:pw@127.0.0.1:6379"),
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("library_dir = \"/srv/music\""), "file layer: {text}");
-    assert!(text.contains("io_concurrency = 4"), "env beats file: {text}");
-    assert!(text.contains("data_dir = \"/var/lib/x\""), "flag layer: {text}");
+    assert!(
+        text.contains("library_dir = \"/srv/music\""),
+        "file layer: {text}"
+    );
+    assert!(
+        text.contains("io_concurrency = 4"),
+        "env beats file: {text}"
+    );
+    assert!(
+        text.contains("data_dir = \"/var/lib/x\""),
+        "flag layer: {text}"
+    );
     assert!(!text.contains("s3cret"), "{text}");
     assert!(!text.contains("123456789"), "{text}");
     assert!(!text.contains(":pw@"), "{text}");
@@ -86,9 +125,18 @@ fn user_create_from_stdin() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"root-password-1\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"root-password-1\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created admin root"));
 }
 
@@ -105,10 +153,25 @@ async fn serve_with_no_config_file() {
     let mut d = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "serve.log");
     d.wait_ready().await;
     let client = reqwest::Client::new();
-    let health: Value = client.get(format!("{}/api/v1/health", d.base)).send().await.unwrap().json().await.unwrap();
+    let health: Value = client
+        .get(format!("{}/api/v1/health", d.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["success"], json!(true));
     let token = login(&client, &d.base, ADMIN, ADMIN_PW).await;
-    let me: Value = client.get(format!("{}/api/v1/auth/me", d.base)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let me: Value = client
+        .get(format!("{}/api/v1/auth/me", d.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["data"]["user"]["role"], json!("admin"));
     // Embedded defaults under the working directory; the generated secret is private.
     let data = dirs.tmp.path().join("data");
@@ -116,7 +179,42 @@ async fn serve_with_no_config_file() {
     assert!(data.join("queue.db").exists());
     assert!(dirs.tmp.path().join("library").is_dir());
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(data.join("jwt_secret")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(data.join("jwt_secret"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(d.terminate().success());
+}
+
+/// With no admin configured, the first start creates one with a random password in a
+/// private file: never a default password.
+#[tokio::test]
+async fn first_start_creates_a_random_admin() {
+    let dirs = Dirs::new();
+    let port = free_port();
+    let env = [("MUSICD_LISTEN", format!("127.0.0.1:{port}"))];
+    let mut d = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "serve.log");
+    d.wait_ready().await;
+    let file = dirs.tmp.path().join("data/initial-admin-password");
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(password.len() >= 32);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !d.log_text().contains(&password),
+        "the password is not logged"
+    );
+    let client = reqwest::Client::new();
+    login(&client, &d.base, "admin", &password).await;
+    assert!(d.terminate().success());
+    // A second start keeps the account and does not write a new password.
+    std::fs::remove_file(&file).unwrap();
+    let mut d = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "serve2.log");
+    d.wait_ready().await;
+    assert!(!file.exists());
+    login(&client, &d.base, "admin", &password).await;
 }

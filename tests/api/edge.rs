@@ -15,19 +15,41 @@ async fn health_and_envelopes() {
     assert_eq!(body["success"], json!(true));
     assert_eq!(body["data"]["status"], json!("ok"));
     for path in ["/healthz", "/readyz", "/api/v1/healthz", "/api/v1/readyz"] {
-        assert_eq!(c.get(app.url(path)).send().await.unwrap().status(), 200, "{path}");
+        assert_eq!(
+            c.get(app.url(path)).send().await.unwrap().status(),
+            200,
+            "{path}"
+        );
     }
     // A request id sent by the client comes back.
-    let res = c.get(app.url("/api/v1/health")).header("x-request-id", "abc-123").send().await.unwrap();
+    let res = c
+        .get(app.url("/api/v1/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["x-request-id"], "abc-123");
 
     let admin = app.login(ADMIN, ADMIN_PW).await;
-    let deep: Value = c.get(app.url("/api/v1/health/deep")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let deep: Value = c
+        .get(app.url("/api/v1/health/deep"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(deep["data"]["status"], json!("ok"), "{deep}");
     assert_eq!(deep["data"]["checks"]["queue"]["backend"], json!("sqlite"));
     assert_eq!(deep["data"]["checks"]["database"]["ok"], json!(true));
 
-    let missing = c.get(app.url("/api/v1/nope")).bearer_auth(&admin).send().await.unwrap();
+    let missing = c
+        .get(app.url("/api/v1/nope"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.unwrap();
     assert_eq!(body["error"]["code"], json!("not_found"));
@@ -59,27 +81,58 @@ async fn bad_bodies_are_validation_errors_naming_the_field() {
     let res = post(r#"{"username": "admin"}"#).await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["details"][0]["field"], json!("password"), "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["field"],
+        json!("password"),
+        "{body}"
+    );
 
     let res = post(r#"{"username": 5, "password": "x"}"#).await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["details"][0]["field"], json!("username"), "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["field"],
+        json!("username"),
+        "{body}"
+    );
 
-    let res = c.post(app.url("/api/v1/auth/login")).body("username=a").send().await.unwrap();
+    let res = c
+        .post(app.url("/api/v1/auth/login"))
+        .body("username=a")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 415);
 
-    let big = format!(r#"{{"username": "{}", "password": "x"}}"#, "a".repeat(10_000));
-    let res = c.post(app.url("/api/v1/auth/login")).header("content-type", "application/json").body(big).send().await.unwrap();
+    let big = format!(
+        r#"{{"username": "{}", "password": "x"}}"#,
+        "a".repeat(10_000)
+    );
+    let res = c
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], json!("payload_too_large"));
 
     let admin = app.login(ADMIN, ADMIN_PW).await;
-    let res = c.get(app.url("/api/v1/tasks?limit=abc")).bearer_auth(&admin).send().await.unwrap();
+    let res = c
+        .get(app.url("/api/v1/tasks?limit=abc"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["details"][0]["field"], json!("limit"), "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["field"],
+        json!("limit"),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -94,8 +147,17 @@ async fn cors_follows_config() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.headers()["access-control-allow-origin"], "https://ui.example");
-    let res = app.client.get(app.url("/api/v1/health")).header("origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://ui.example"
+    );
+    let res = app
+        .client
+        .get(app.url("/api/v1/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert!(!res.headers().contains_key("access-control-allow-origin"));
     app.stop().await;
 }

@@ -14,21 +14,52 @@ async fn sqlite_round_trip_and_retry_with_backoff() {
     let app = TestApp::start(|_| {}).await;
     let admin = app.login(ADMIN, ADMIN_PW).await;
     let id = ping(&app.client, &app.base, &admin, json!({ "sleep_ms": 50 })).await;
-    let t = wait_task(&app.client, &app.base, &admin, &id, |t| t["status"] == "done").await;
+    let t = wait_task(&app.client, &app.base, &admin, &id, |t| {
+        t["status"] == "done"
+    })
+    .await;
     assert_eq!(t["attempts"], json!(1));
     assert_eq!(t["progress"], json!(1.0));
 
     // Two transient failures, then success on the third attempt.
-    let id = ping(&app.client, &app.base, &admin, json!({ "fail_attempts": 2 })).await;
-    let t = wait_task(&app.client, &app.base, &admin, &id, |t| t["status"] == "done").await;
+    let id = ping(
+        &app.client,
+        &app.base,
+        &admin,
+        json!({ "fail_attempts": 2 }),
+    )
+    .await;
+    let t = wait_task(&app.client, &app.base, &admin, &id, |t| {
+        t["status"] == "done"
+    })
+    .await;
     assert_eq!(t["attempts"], json!(3));
-    assert_eq!(t["error"], json!(null), "a success clears the last retry's error");
+    assert_eq!(
+        t["error"],
+        json!(null),
+        "a success clears the last retry's error"
+    );
 
     // More failures than attempts: failed, with the reason.
-    let id = ping(&app.client, &app.base, &admin, json!({ "fail_attempts": 10 })).await;
-    let t = wait_task(&app.client, &app.base, &admin, &id, |t| t["status"] == "failed").await;
+    let id = ping(
+        &app.client,
+        &app.base,
+        &admin,
+        json!({ "fail_attempts": 10 }),
+    )
+    .await;
+    let t = wait_task(&app.client, &app.base, &admin, &id, |t| {
+        t["status"] == "failed"
+    })
+    .await;
     assert_eq!(t["attempts"], json!(5));
-    assert!(t["error"].as_str().unwrap().contains("gave up after 5 attempts"), "{t}");
+    assert!(
+        t["error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 5 attempts"),
+        "{t}"
+    );
 
     let bad = app
         .client
@@ -42,7 +73,12 @@ async fn sqlite_round_trip_and_retry_with_backoff() {
     app.stop().await;
 }
 
-fn daemon_env(dirs: &Dirs, prefix: &str, port: u16, extra: &[(&str, String)]) -> Vec<(&'static str, String)> {
+fn daemon_env(
+    dirs: &Dirs,
+    prefix: &str,
+    port: u16,
+    extra: &[(&str, String)],
+) -> Vec<(&'static str, String)> {
     let mut env: Vec<(&'static str, String)> = vec![
         ("MUSICD_LISTEN", format!("127.0.0.1:{port}")),
         ("MUSICD_DATA_DIR", dirs.data().display().to_string()),
@@ -67,12 +103,28 @@ async fn redis_queue_with_a_separate_worker_process() {
     let prefix = unique_prefix();
     let port = free_port();
     // The API process runs no workers, so only the worker process can run the job.
-    let serve_env = daemon_env(&dirs, &prefix, port, &[("MUSICD_REDIS_URL", redis_url()), ("MUSICD_WORKERS__ENABLED", "false".into())]);
+    let serve_env = daemon_env(
+        &dirs,
+        &prefix,
+        port,
+        &[
+            ("MUSICD_REDIS_URL", redis_url()),
+            ("MUSICD_WORKERS__ENABLED", "false".into()),
+        ],
+    );
     let mut serve = Daemon::spawn(&["serve"], &serve_env, dirs.tmp.path(), "serve.log");
     serve.wait_ready().await;
     let client = reqwest::Client::new();
     let admin = login(&client, &serve.base, ADMIN, ADMIN_PW).await;
-    let health: Value = client.get(format!("{}/api/v1/health/deep", serve.base)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let health: Value = client
+        .get(format!("{}/api/v1/health/deep", serve.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["data"]["checks"]["queue"]["backend"], json!("redis"));
 
     let id = ping(&client, &serve.base, &admin, json!({ "sleep_ms": 100 })).await;
@@ -80,14 +132,26 @@ async fn redis_queue_with_a_separate_worker_process() {
     let t = wait_task(&client, &serve.base, &admin, &id, |_| true).await;
     assert_eq!(t["status"], json!("queued"), "no worker yet");
 
-    let worker_env = daemon_env(&dirs, &prefix, free_port(), &[("MUSICD_REDIS_URL", redis_url())]);
+    let worker_env = daemon_env(
+        &dirs,
+        &prefix,
+        free_port(),
+        &[("MUSICD_REDIS_URL", redis_url())],
+    );
     let _worker = Daemon::spawn(&["worker"], &worker_env, dirs.tmp.path(), "worker.log");
     let t = wait_task(&client, &serve.base, &admin, &id, |t| t["status"] == "done").await;
     assert_eq!(t["attempts"], json!(1));
     let serve_id = serve.log_text();
     let worker_id = t["worker_id"].as_str().unwrap();
-    assert!(!serve_id.contains(&format!("worker_id=\"{worker_id}\"")), "the worker process ran it");
-    assert!(std::fs::read_to_string(dirs.tmp.path().join("worker.log")).unwrap().contains("job ended"));
+    assert!(
+        !serve_id.contains(&format!("worker_id=\"{worker_id}\"")),
+        "the worker process ran it"
+    );
+    assert!(
+        std::fs::read_to_string(dirs.tmp.path().join("worker.log"))
+            .unwrap()
+            .contains("job ended")
+    );
 }
 
 async fn sigkill_mid_job(extra: &[(&str, String)]) {
@@ -113,7 +177,11 @@ async fn sigkill_mid_job(extra: &[(&str, String)]) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let t = wait_task(&client, &d2.base, &admin, &id, |_| true).await;
     assert_eq!(t["attempts"], json!(2));
-    assert_eq!(d2.log_text().matches("job ended").count(), 1, "ran to completion once");
+    assert_eq!(
+        d2.log_text().matches("job ended").count(),
+        1,
+        "ran to completion once"
+    );
 }
 
 #[tokio::test]
@@ -144,5 +212,9 @@ async fn sigterm_hands_unfinished_jobs_back() {
     d2.wait_ready().await;
     let admin = login(&client, &d2.base, ADMIN, ADMIN_PW).await;
     let t = wait_task(&client, &d2.base, &admin, &id, |t| t["status"] == "running").await;
-    assert_eq!(t["attempts"], json!(1), "a handed-back run does not count: {t}");
+    assert_eq!(
+        t["attempts"],
+        json!(1),
+        "a handed-back run does not count: {t}"
+    );
 }
