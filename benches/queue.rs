@@ -67,6 +67,7 @@ async fn run(name: &str, redis: Option<String>) -> String {
     let app = Application::build(cfg.clone(), Role::Serve).await.unwrap();
     let db = musicd::app::open_db(&cfg).await.unwrap();
     let queue = musicd::queue::Queue::connect(&cfg).await.unwrap();
+    let events = musicd::events::EventBus::local();
     let stop = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -74,7 +75,10 @@ async fn run(name: &str, redis: Option<String>) -> String {
     // Latency: one job at a time, spaced so the workers are idle when each arrives.
     let mut lat = Vec::new();
     for _ in 0..LATENCY_JOBS {
-        let t = jobs::submit(&db, &queue, &ping()).await.unwrap().unwrap();
+        let t = jobs::submit(&db, &queue, &events, &ping())
+            .await
+            .unwrap()
+            .unwrap();
         loop {
             let row = tasks::get(&db, &t.id).await.unwrap().unwrap();
             if let Some(started) = row.started_at {
@@ -91,7 +95,10 @@ async fn run(name: &str, redis: Option<String>) -> String {
     let before = done_count(&db).await;
     let start = Instant::now();
     for _ in 0..THROUGHPUT_JOBS {
-        jobs::submit(&db, &queue, &ping()).await.unwrap().unwrap();
+        jobs::submit(&db, &queue, &events, &ping())
+            .await
+            .unwrap()
+            .unwrap();
     }
     let enqueued = start.elapsed();
     wait_done(&db, before + THROUGHPUT_JOBS).await;

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{self, JwtKeys, ratelimit::LoginLimiter};
 use crate::config::{AuthMode, Config};
 use crate::db::{Db, users, users::User};
+use crate::events::EventBus;
 use crate::jobs::{self, Shared};
 use crate::queue::{Queue, workers};
 
@@ -35,6 +36,10 @@ pub struct App {
     pub started: Instant,
     /// The account requests act as when auth is off.
     pub local_user: Option<User>,
+    /// Progress and state-change events.
+    pub events: Arc<EventBus>,
+    /// Fired when the process shuts down (ends event streams).
+    pub shutdown: CancellationToken,
 }
 
 /// Shared handle given to handlers.
@@ -137,7 +142,13 @@ impl Application {
         let db = open_db(&config).await?;
         let queue = Queue::connect(&config).await?;
         let metrics = metrics_handle();
+        let events = if config.redis_url.is_empty() {
+            EventBus::local()
+        } else {
+            EventBus::redis(&config.redis_url, &config.queue.prefix).await?
+        };
         let shared = Arc::new(Shared {
+            events: events.clone(),
             config: config.clone(),
             db: db.clone(),
             queue: queue.clone(),
@@ -179,6 +190,8 @@ impl Application {
             metrics,
             started: Instant::now(),
             local_user,
+            events,
+            shutdown: CancellationToken::new(),
             config,
             db,
             queue,
@@ -215,6 +228,13 @@ impl Application {
                         _ = tokio::time::sleep(Duration::from_secs(60)) => limiter_app.login_limiter.cleanup(),
                     }
                 }
+            });
+            tokio::spawn(app.events.clone().tail(app.shutdown.clone()));
+            let app_stop = app.shutdown.clone();
+            let outer = shutdown.clone();
+            tokio::spawn(async move {
+                outer.cancelled().await;
+                app_stop.cancel();
             });
             tracing::info!(addr = %listener.local_addr()?, "listening");
             let router = crate::api::router(app);

@@ -28,7 +28,7 @@ pub async fn ping(
         max_attempts: app.config.queue.max_attempts as i64,
         ..NewTask::default()
     };
-    let task = jobs::submit(&app.db, &app.queue, &new)
+    let task = jobs::submit(&app.db, &app.queue, &app.events, &new)
         .await?
         .map_err(|existing| {
             crate::api::error::ApiError::conflict(format!("already queued as {existing}"))

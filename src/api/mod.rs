@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod diagnostics;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod keys;
@@ -118,6 +119,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::get))
         .routes(routes!(diagnostics::ping))
+        .routes(routes!(events::stream))
+        .routes(routes!(events::ticket))
         .routes(routes!(health::health))
         .routes(routes!(health::deep))
         .routes(routes!(health::healthz))

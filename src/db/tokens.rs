@@ -111,3 +111,34 @@ pub async fn revoke_user(db: &Db, user_id: &str) -> Result<(), sqlx::Error> {
     .await?;
     Ok(())
 }
+
+/// Stores a single-use event-stream ticket.
+pub async fn insert_ticket(
+    db: &Db,
+    user_id: &str,
+    token_hash: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sse_tickets WHERE expires_at < $1")
+        .bind(now_ms())
+        .execute(&db.pool)
+        .await?;
+    sqlx::query("INSERT INTO sse_tickets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(expires_at)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Consumes a ticket: the user id when it was valid, and it is gone either way.
+pub async fn redeem_ticket(db: &Db, token_hash: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM sse_tickets WHERE token_hash = $1 AND expires_at > $2 RETURNING user_id",
+    )
+    .bind(token_hash)
+    .bind(now_ms())
+    .fetch_optional(&db.pool)
+    .await
+}

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::tasks::{self, Claim, Task, status};
+use crate::events::EventBus;
 use crate::queue::{Pool, Queue, backoff};
 
 /// What a job needs from the process that runs it.
@@ -28,6 +29,8 @@ pub struct Shared {
     pub worker_id: String,
     /// Fired when running jobs must stop and hand their task back (shutdown timeout).
     pub hand_back: CancellationToken,
+    /// Where progress and state changes go.
+    pub events: Arc<EventBus>,
 }
 
 /// A job's failure, classified for the runner.
@@ -90,19 +93,80 @@ pub struct JobCtx {
     pub task: Task,
     /// Fired when the job must stop: its lease was lost or the task cancelled, or shutdown.
     pub stop: CancellationToken,
+    /// When this run started (for speed and ETA).
+    pub started: Instant,
+    last_report: std::sync::Mutex<Option<(Instant, String)>>,
 }
 
+/// Least time between two progress reports of one task.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
 impl JobCtx {
-    /// Records progress on the ledger row.
+    /// Records progress: on the ledger row and as a `task.progress` event, at most a few
+    /// times a second per task, but always when the stage changes.
     pub async fn progress(&self, stage: &str, fraction: f64) -> Result<(), JobError> {
+        self.report(stage, fraction, None).await
+    }
+
+    /// Records byte progress of a transfer (speed and ETA are derived).
+    pub async fn progress_bytes(
+        &self,
+        stage: &str,
+        done: u64,
+        total: Option<u64>,
+    ) -> Result<(), JobError> {
+        let fraction = total
+            .filter(|t| *t > 0)
+            .map_or(0.0, |t| done as f64 / t as f64);
+        self.report(stage, fraction, Some((done, total))).await
+    }
+
+    async fn report(
+        &self,
+        stage: &str,
+        fraction: f64,
+        bytes: Option<(u64, Option<u64>)>,
+    ) -> Result<(), JobError> {
+        let fraction = fraction.clamp(0.0, 1.0);
+        {
+            let mut last = self.last_report.lock().expect("progress lock");
+            let stage_changed = last.as_ref().is_none_or(|(_, s)| s != stage);
+            let due = last
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() >= PROGRESS_EVERY);
+            if !(stage_changed || due || fraction >= 1.0) {
+                return Ok(());
+            }
+            *last = Some((Instant::now(), stage.to_string()));
+        }
+        let db_bytes = bytes.map(|(d, t)| (d as i64, t.map(|t| t as i64)));
         tasks::progress(
             &self.shared.db,
             &self.task.id,
             Some(stage),
-            fraction.clamp(0.0, 1.0),
-            None,
+            fraction,
+            db_bytes,
         )
         .await?;
+        let mut body = task_body(&self.task);
+        body["status"] = "running".into();
+        body["stage"] = stage.into();
+        body["percent"] = ((fraction * 1000.0).round() / 10.0).into();
+        if let Some((done, total)) = bytes {
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            let speed = done as f64 / secs;
+            body["bytes_done"] = done.into();
+            body["bytes_total"] = total.into();
+            body["speed_bps"] = (speed.round() as u64).into();
+            body["eta_seconds"] = total
+                .filter(|_| speed > 0.0)
+                .map(|t| ((t.saturating_sub(done)) as f64 / speed).round() as u64)
+                .into();
+        }
+        self.shared
+            .events
+            .publish("task.progress", self.task.owner_id.as_deref(), body)
+            .await;
         Ok(())
     }
 
@@ -155,10 +219,15 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
         );
         tracing::warn!(task_id, kind, "{msg}");
         tasks::give_up(&shared.db, &task_id, &msg).await?;
+        publish_task(&shared.db, &shared.events, "task.failed", &task_id).await;
         metrics::counter!("musicd_jobs_total", "kind" => kind, "outcome" => "failed").increment(1);
         return Ok(());
     }
     tracing::info!(task_id, kind, attempt = task.attempts, "job started");
+    shared
+        .events
+        .publish("task.started", task.owner_id.as_deref(), task_body(&task))
+        .await;
     let started = Instant::now();
     let stop = CancellationToken::new();
     let lease_keeper = tokio::spawn(keep_lease(shared.clone(), task_id.clone(), stop.clone()));
@@ -166,6 +235,8 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
         shared: shared.clone(),
         task,
         stop: stop.clone(),
+        started,
+        last_report: std::sync::Mutex::new(None),
     };
     let result = tokio::select! {
         r = dispatch(&ctx) => r,
@@ -329,10 +400,14 @@ pub async fn reconcile(db: &Db, queue: &Queue, stale: Duration) -> anyhow::Resul
 pub async fn submit(
     db: &Db,
     queue: &Queue,
+    events: &EventBus,
     new: &tasks::NewTask,
 ) -> anyhow::Result<Result<Task, String>> {
     let created = tasks::insert(db, new).await?;
     if let Ok(task) = &created {
+        events
+            .publish("task.created", task.owner_id.as_deref(), task_body(task))
+            .await;
         let pool = Pool::parse(&task.pool).unwrap_or(Pool::Io);
         if let Err(e) = queue.push(pool, &task.id, None).await {
             // The row is committed; the reconciler will enqueue it once the queue is back.
@@ -343,4 +418,36 @@ pub async fn submit(
         }
     }
     Ok(created)
+}
+
+/// The body of a task event: what clients need to draw it.
+pub fn task_body(t: &Task) -> serde_json::Value {
+    serde_json::json!({
+        "task_id": t.id,
+        "parent_id": t.parent_id,
+        "task_kind": t.kind,
+        "status": t.status,
+        "stage": t.stage,
+        "percent": (t.progress * 1000.0).round() / 10.0,
+        "bytes_done": t.bytes_done,
+        "bytes_total": t.bytes_total,
+        "attempts": t.attempts,
+        "error": t.error,
+        "error_code": t.error_code,
+        "output_path": t.output_path,
+        "waiting_until": t.run_after,
+    })
+}
+
+/// Publishes an event about a task, reading its current row.
+pub async fn publish_task(db: &Db, events: &EventBus, kind: &str, task_id: &str) {
+    match tasks::get(db, task_id).await {
+        Ok(Some(t)) => {
+            events
+                .publish(kind, t.owner_id.as_deref(), task_body(&t))
+                .await
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(task_id, "cannot read task for its event: {e}"),
+    }
 }

@@ -5,5 +5,6 @@ mod auth;
 mod cli;
 mod db;
 mod edge;
+mod events;
 mod helpers;
 mod queue;
