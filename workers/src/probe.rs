@@ -1,0 +1,186 @@
+//! Identify a file's media type by its content (magic bytes, then a symphonia probe), never by
+//! its name. Anything that is not a container or stream we can decode is
+//! `unsupported_media_type`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::error::{PipelineError, Result};
+
+/// The container (or bare stream) a file holds, as seen from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Container {
+    /// MPEG audio frames (MP1/2/3), possibly after an ID3v2 tag.
+    Mpeg,
+    /// ADTS AAC frames.
+    Adts,
+    /// Native FLAC.
+    Flac,
+    /// Ogg (Vorbis, Opus, FLAC).
+    Ogg,
+    /// RIFF WAVE.
+    Wav,
+    /// AIFF or AIFF-C.
+    Aiff,
+    /// ISO base media (MP4, M4A).
+    Mp4,
+    /// Matroska or WebM.
+    Matroska,
+    /// Core Audio Format.
+    Caf,
+}
+
+impl Container {
+    /// A file extension symphonia understands, used as a probe hint.
+    pub fn hint_extension(self) -> &'static str {
+        match self {
+            Container::Mpeg => "mp3",
+            Container::Adts => "aac",
+            Container::Flac => "flac",
+            Container::Ogg => "ogg",
+            Container::Wav => "wav",
+            Container::Aiff => "aiff",
+            Container::Mp4 => "m4a",
+            Container::Matroska => "mka",
+            Container::Caf => "caf",
+        }
+    }
+}
+
+/// Largest ID3v2 tag we skip over while sniffing (bigger ones are absurd or hostile).
+const MAX_ID3_SKIP: u64 = 64 * 1024 * 1024;
+
+/// Sniff the container of the file at `path` from its first bytes.
+///
+/// Returns `unsupported_media_type` for empty files and for content that is not a known audio
+/// container (images, documents, archives, random bytes ...).
+pub fn sniff_file(path: &Path) -> Result<Container> {
+    let mut f = File::open(path).map_err(|e| PipelineError::io("open input", e))?;
+    let len = f
+        .metadata()
+        .map_err(|e| PipelineError::io("stat input", e))?
+        .len();
+    if len == 0 {
+        return Err(PipelineError::unsupported("empty file"));
+    }
+    let mut head = [0u8; 16];
+    let n = read_up_to(&mut f, &mut head)?;
+    if n >= 10 && &head[..3] == b"ID3" {
+        // ID3v2 size is a 28-bit syncsafe integer; a footer adds 10 bytes.
+        let size = head[6..10]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 7) | u64::from(b & 0x7f));
+        if head[6..10].iter().any(|b| b & 0x80 != 0) {
+            return Err(PipelineError::unsupported("malformed ID3v2 header"));
+        }
+        let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
+        let offset = 10 + size + footer;
+        if offset > MAX_ID3_SKIP || offset >= len {
+            return Err(PipelineError::unsupported(
+                "ID3v2 tag with no audio after it",
+            ));
+        }
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| PipelineError::io("seek input", e))?;
+        head = [0u8; 16];
+        let n2 = read_up_to(&mut f, &mut head)?;
+        return sniff_bytes(&head[..n2], true)
+            .ok_or_else(|| PipelineError::unsupported("ID3v2 tag followed by unknown data"));
+    }
+    sniff_bytes(&head[..n], false)
+        .ok_or_else(|| PipelineError::unsupported("content is not a supported audio format"))
+}
+
+fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match f.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PipelineError::io("read input", e)),
+        }
+    }
+    Ok(filled)
+}
+
+/// Sniff a container from the first bytes of a stream. `after_id3` allows the formats that are
+/// commonly prefixed with an ID3v2 tag (MPEG, ADTS, FLAC).
+pub fn sniff_bytes(b: &[u8], after_id3: bool) -> Option<Container> {
+    let starts = |m: &[u8]| b.len() >= m.len() && &b[..m.len()] == m;
+    if starts(b"fLaC") {
+        return Some(Container::Flac);
+    }
+    if is_mpeg_audio_header(b) {
+        return Some(Container::Mpeg);
+    }
+    if is_adts_header(b) {
+        return Some(Container::Adts);
+    }
+    if after_id3 {
+        return None;
+    }
+    if starts(b"OggS") {
+        return Some(Container::Ogg);
+    }
+    if b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WAVE" {
+        return Some(Container::Wav);
+    }
+    if b.len() >= 12 && &b[..4] == b"FORM" && (&b[8..12] == b"AIFF" || &b[8..12] == b"AIFC") {
+        return Some(Container::Aiff);
+    }
+    if b.len() >= 8 && &b[4..8] == b"ftyp" {
+        return Some(Container::Mp4);
+    }
+    if starts(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        return Some(Container::Matroska);
+    }
+    if starts(b"caff") {
+        return Some(Container::Caf);
+    }
+    None
+}
+
+/// A plausible MPEG-1/2/2.5 audio frame header at the start of `b`.
+fn is_mpeg_audio_header(b: &[u8]) -> bool {
+    if b.len() < 4 || b[0] != 0xff || b[1] & 0xe0 != 0xe0 {
+        return false;
+    }
+    let version = (b[1] >> 3) & 0x03; // 01 is reserved
+    let layer = (b[1] >> 1) & 0x03; // 00 is reserved (and used by ADTS)
+    let bitrate = b[2] >> 4; // 0000 free format, 1111 invalid
+    let rate = (b[2] >> 2) & 0x03; // 11 reserved
+    version != 1 && layer != 0 && bitrate != 0 && bitrate != 0x0f && rate != 3
+}
+
+/// A plausible ADTS (AAC) frame header at the start of `b`.
+fn is_adts_header(b: &[u8]) -> bool {
+    b.len() >= 7 && b[0] == 0xff && b[1] & 0xf6 == 0xf0 && ((b[2] >> 2) & 0x0f) < 13
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_common_magics() {
+        assert_eq!(sniff_bytes(b"fLaC\0\0\0\x22", false), Some(Container::Flac));
+        assert_eq!(sniff_bytes(b"OggS\0\x02", false), Some(Container::Ogg));
+        assert_eq!(
+            sniff_bytes(b"RIFF\0\0\0\0WAVEfmt ", false),
+            Some(Container::Wav)
+        );
+        assert_eq!(
+            sniff_bytes(b"\0\0\0\x20ftypM4A ", false),
+            Some(Container::Mp4)
+        );
+        assert_eq!(
+            sniff_bytes(&[0xff, 0xfb, 0x90, 0x64], false),
+            Some(Container::Mpeg)
+        );
+        assert_eq!(sniff_bytes(b"\x89PNG\r\n\x1a\n", false), None);
+        assert_eq!(sniff_bytes(b"<!DOCTYPE html>", false), None);
+        assert_eq!(sniff_bytes(b"%PDF-1.7", false), None);
+    }
+}
