@@ -53,6 +53,8 @@ enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Run local files through the media pipeline into the library.
+    Import(crate::import::ImportArgs),
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -105,6 +107,15 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(&config);
+    if let Command::Import(args) = cli.command {
+        return match crate::import::run(&config, args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("musicd: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -143,6 +154,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => daemon(config, Role::Serve).await,
         Command::Worker => daemon(config, Role::Worker).await,
+        Command::Import(_) => unreachable!("handled before the runtime starts"),
         Command::Migrate => {
             open_db(&config).await?;
             println!("migrations applied");

@@ -63,6 +63,67 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Worker pool sizes.
     pub workers: WorkersConfig,
+    /// What the media pipeline produces.
+    pub media: MediaConfig,
+}
+
+/// What the media pipeline produces, unless a request says otherwise.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// `copy` (keep the source's codec, re-tag only), `mp3`, `opus`, `flac`, `vorbis`, `wav`.
+    pub format: String,
+    /// `low`, `medium`, `high` or `lossless` (see docs/MEDIA.md for the codec settings).
+    pub quality: String,
+    /// Library layout; see docs/MEDIA.md for the syntax.
+    pub path_template: String,
+    /// Measure EBU R128 loudness and write ReplayGain (R128 for Opus) tags.
+    pub loudness: bool,
+    /// Largest input file accepted (downloads and uploads).
+    pub max_input_size: ByteSize,
+    /// Separator between several artists in the artist tag.
+    pub artist_separator: String,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            format: "copy".into(),
+            quality: "high".into(),
+            path_template: musicd_workers::naming::DEFAULT_TEMPLATE.into(),
+            loudness: true,
+            max_input_size: ByteSize::gib(2),
+            artist_separator: "; ".into(),
+        }
+    }
+}
+
+impl MediaConfig {
+    /// Pipeline options from this section, with per-request overrides.
+    pub fn process_options(
+        &self,
+        format: Option<&str>,
+        quality: Option<&str>,
+        template: Option<&str>,
+    ) -> Result<musicd_workers::ProcessOptions, String> {
+        use musicd_workers::{EncoderSettings, OutputFormat, PathTemplate, QualityPreset};
+        let format = OutputFormat::parse(format.unwrap_or(&self.format))
+            .map_err(|e| format!("format: {}", e.message))?;
+        let quality = QualityPreset::parse(quality.unwrap_or(&self.quality))
+            .map_err(|e| format!("quality: {}", e.message))?;
+        let template = PathTemplate::parse(template.unwrap_or(&self.path_template))
+            .map_err(|e| format!("path_template: {}", e.message))?;
+        let mut opts = musicd_workers::ProcessOptions {
+            format,
+            settings: EncoderSettings::preset(quality),
+            template,
+            loudness: self.loudness,
+            max_input_bytes: self.max_input_size.as_u64(),
+            ..Default::default()
+        };
+        opts.tags.artist_separator = self.artist_separator.clone();
+        Ok(opts)
+    }
 }
 
 /// Whether requests must authenticate.
@@ -177,6 +238,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             queue: QueueConfig::default(),
             workers: WorkersConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }
@@ -369,6 +431,9 @@ impl Config {
         }
         if self.security.login_per_minute == 0 || self.security.login_burst == 0 {
             return err("security.login_per_minute", "must be at least 1");
+        }
+        if let Err(e) = self.media.process_options(None, None, None) {
+            return Err(ConfigError(format!("`media.{e}`")));
         }
         if !self.log_format_is_valid() {
             return err("log_level", "is not a valid tracing filter");

@@ -10,5 +10,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod events;
+pub mod import;
 pub mod jobs;
 pub mod queue;

@@ -218,3 +218,128 @@ async fn first_start_creates_a_random_admin() {
     assert!(!file.exists());
     login(&client, &d.base, "admin", &password).await;
 }
+
+/// `musicd import`: good files land in the library (checked by ffprobe), a bad one is named
+/// with its reason and makes the exit status non-zero.
+#[test]
+fn import_places_files_and_reports_failures() {
+    let dirs = Dirs::new();
+    let dir = dirs.tmp.path();
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let ok = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-ac",
+            "2",
+        ])
+        .args([
+            "-metadata",
+            "title=Tone",
+            "-metadata",
+            "artist=Tester",
+            "-metadata",
+            "album=Tones",
+        ])
+        .arg(input.join("tone.flac"))
+        .status()
+        .expect("ffmpeg is installed by .ci/setup");
+    assert!(ok.success());
+    std::fs::write(input.join("notes.mp3"), b"this is not audio").unwrap();
+    let lib = dir.join("lib");
+    let out = musicd(
+        dir,
+        &[
+            "import",
+            "--format",
+            "mp3",
+            "--vbr",
+            "2",
+            "--library",
+            lib.to_str().unwrap(),
+            "in",
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failure makes the exit status non-zero"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("1 imported, 0 skipped, 1 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("notes.mp3") && stderr.contains("unsupported_media_type"),
+        "{stderr}"
+    );
+    let placed: Vec<_> = walk(&lib)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "mp3"))
+        .collect();
+    assert_eq!(placed.len(), 1);
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:format_tags=title",
+            "-of",
+            "json",
+        ])
+        .arg(&placed[0])
+        .output()
+        .unwrap();
+    assert!(probe.status.success());
+    let v: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let dur: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((dur - 2.0).abs() < 0.06, "duration {dur}");
+    assert_eq!(v["format"]["tags"]["title"], json!("Tone"));
+    // Importing again skips what is already there.
+    let out = musicd(
+        dir,
+        &[
+            "import",
+            "--format",
+            "mp3",
+            "--vbr",
+            "2",
+            "--library",
+            lib.to_str().unwrap(),
+            "in/tone.flac",
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 imported, 1 skipped"));
+    // Bad options are refused before any work.
+    let out = musicd(
+        dir,
+        &["import", "--format", "mp3", "--vbr", "12", "in"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
