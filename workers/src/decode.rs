@@ -15,11 +15,11 @@ use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoder, AudioDecoderOpt
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::error::{PipelineError, Result};
-use crate::probe::{Container, sniff_file};
+use crate::probe::{Container, sniff_file, sniff_reader};
 
 /// Upper bounds that keep hostile headers from driving allocations.
 const MAX_CHANNELS: usize = 32;
@@ -127,10 +127,27 @@ impl AudioDecoderStream {
             .unwrap_or_else(|_| Err(PipelineError::decode("malformed input crashed the demuxer")))
     }
 
+    /// Like [`Self::open`], over bytes in memory (the fuzz targets use this; it runs the same
+    /// sniffing, demuxing and decoding code as a file does).
+    pub fn open_bytes(data: Vec<u8>) -> Result<Self> {
+        std::panic::catch_unwind(move || {
+            let mut cursor = std::io::Cursor::new(data);
+            let len = cursor.get_ref().len() as u64;
+            let container = sniff_reader(&mut cursor, len)?;
+            cursor.set_position(0);
+            Self::open_source(Box::new(cursor), container)
+        })
+        .unwrap_or_else(|_| Err(PipelineError::decode("malformed input crashed the demuxer")))
+    }
+
     fn open_inner(path: &Path) -> Result<Self> {
         let container = sniff_file(path)?;
         let file = File::open(path).map_err(|e| PipelineError::io("open input", e))?;
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        Self::open_source(Box::new(file), container)
+    }
+
+    fn open_source(source: Box<dyn MediaSource>, container: Container) -> Result<Self> {
+        let mss = MediaSourceStream::new(source, Default::default());
         let mut hint = Hint::new();
         hint.with_extension(container.hint_extension());
         let format = symphonia::default::get_probe()
@@ -252,6 +269,16 @@ impl AudioDecoderStream {
                 Err(PipelineError::decode("malformed input crashed the decoder"))
             })?;
         Ok(if more { Some(&self.buf) } else { None })
+    }
+
+    /// Like [`Self::next_chunk`], with the channel count of the chunk (some containers state
+    /// it only at the first packet).
+    pub fn next_chunk_with_channels(&mut self) -> Result<Option<(&[f32], usize)>> {
+        let channels = match self.next_chunk()? {
+            Some(_) => self.info.channels,
+            None => return Ok(None),
+        };
+        Ok(Some((&self.buf, channels)))
     }
 
     /// Decode into `self.buf`; false at the end of the stream.

@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod error;
 pub mod fetch;
+pub mod fuzz;
 pub mod probe;
 
 pub use error::{ErrorCode, PipelineError};

@@ -1,5 +1,5 @@
 //! Library paths from templates such as
-//! `{albumartist|artist|Unknown Artist}/{album} ({year})/{disc}-{track:02} {title}.{ext}`.
+//! `{albumartist|artist|Unknown Artist}/{album|Unknown Album}[ ({year})]/[{disc}-][{track:02} ]{title}.{ext}`.
 //!
 //! ## Syntax
 //!
@@ -11,9 +11,17 @@
 //! - `{a|b|Text}` tries `a`, then `b`; an alternative that is not a field name is literal
 //!   text, so `{albumartist|artist|Unknown Artist}` ends in a fixed fallback. A missing field
 //!   with no fallback renders as nothing.
-//! - `{{` and `}}` are literal braces.
+//! - `[…]` is an optional section: its text is written only when every field inside it has a
+//!   value, so `[ ({year})]` writes ` (2021)` or nothing, and `[{disc}-]` writes `1-` or
+//!   nothing. Sections do not nest and do not contain `/`.
+//! - `{{`, `}}`, `[[` and `]]` are literal braces and brackets.
 //!
-//! Every rendered component is sanitized: `/`, `\`, NUL, control characters and
+//! After rendering, each component is tidied: whitespace runs become one space, template text
+//! left dangling by an empty field is dropped (a leading or trailing separator such as ` - `
+//! or `-`, an empty `()` or `[]`, a repeated separator such as `- -`). Only template text is
+//! tidied this way; text that came from a field keeps its separators.
+//!
+//! Every rendered component is then sanitized: `/`, `\`, NUL, control characters and
 //! `< > : " | ? *` become `_`; leading dots and trailing dots and spaces are removed; `.` and
 //! `..` and empty components become `_`; Windows device names (`CON`, `NUL`, `COM1`, …) get a
 //! `_` prefix; each component is cut to 255 bytes on a character boundary (the extension is
@@ -30,7 +38,11 @@ pub const ALLOWED_EXTENSIONS: [&str; 9] = [
 ];
 
 /// The default layout (Navidrome/Jellyfin/Plex friendly).
-pub const DEFAULT_TEMPLATE: &str = "{albumartist|artist|Unknown Artist}/{album|Unknown Album} ({year})/{disc}-{track:02} {title|Unknown Title}.{ext}";
+///
+/// Year, disc and track appear only when known: `Artist/Album (2021)/1-03 Title.mp3`, or
+/// `Artist/Album/03 Title.mp3` without year and disc, or `Artist/Album/Title.mp3` with no
+/// track number either.
+pub const DEFAULT_TEMPLATE: &str = "{albumartist|artist|Unknown Artist}/{album|Unknown Album}[ ({year})]/[{disc}-][{track:02} ]{title|Unknown Title}.{ext}";
 
 const MAX_COMPONENT_BYTES: usize = 255;
 
@@ -59,6 +71,8 @@ enum Piece {
         alternatives: Vec<String>,
         width: Option<usize>,
     },
+    /// `[…]`: rendered only when every field inside resolves to a value.
+    Optional(Vec<Piece>),
 }
 
 /// A parsed path template. Parse once (at the edge), render per track.
@@ -71,24 +85,80 @@ fn invalid(msg: impl Into<String>) -> PipelineError {
     PipelineError::new(ErrorCode::InvalidOptions, msg)
 }
 
+/// Where parsed pieces go: the current component, or the open `[…]` section in it.
+struct Builder {
+    components: Vec<Vec<Piece>>,
+    section: Option<Vec<Piece>>,
+    text: String,
+}
+
+impl Builder {
+    fn target(&mut self) -> &mut Vec<Piece> {
+        match self.section.as_mut() {
+            Some(s) => s,
+            None => self
+                .components
+                .last_mut()
+                .unwrap_or_else(|| unreachable!("there is always a component")),
+        }
+    }
+
+    fn flush_text(&mut self) {
+        if !self.text.is_empty() {
+            let t = std::mem::take(&mut self.text);
+            self.target().push(Piece::Text(t));
+        }
+    }
+
+    fn push(&mut self, piece: Piece) {
+        self.flush_text();
+        self.target().push(piece);
+    }
+}
+
+fn parse_field(inner: &str) -> Result<Piece> {
+    let (alts, width) = match inner.rsplit_once(':') {
+        Some((a, w)) if !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()) => {
+            let w: usize = w.parse().map_err(|_| invalid("bad width"))?;
+            if w > 16 {
+                return Err(invalid("field width above 16"));
+            }
+            (a, Some(w))
+        }
+        _ => (inner, None),
+    };
+    let alternatives: Vec<String> = alts.split('|').map(|s| s.trim().to_owned()).collect();
+    if !alternatives
+        .iter()
+        .any(|a| FIELDS.contains(&a.to_ascii_lowercase().as_str()))
+    {
+        return Err(invalid(format!(
+            "unknown field {{{inner}}} in path template"
+        )));
+    }
+    Ok(Piece::Field {
+        alternatives,
+        width,
+    })
+}
+
 impl PathTemplate {
     /// Parse a template; errors name what is wrong.
     pub fn parse(template: &str) -> Result<Self> {
         if template.len() > 4096 {
             return Err(invalid("path template is too long"));
         }
-        let mut components = vec![Vec::new()];
-        let mut text = String::new();
+        let mut b = Builder {
+            components: vec![Vec::new()],
+            section: None,
+            text: String::new(),
+        };
         let mut chars = template.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
-                '{' if chars.peek() == Some(&'{') => {
+                '{' | '}' | '[' | ']' if chars.peek() == Some(&c) => {
                     chars.next();
-                    text.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    text.push('}');
+                    b.text.push(c);
                 }
                 '{' => {
                     let mut inner = String::new();
@@ -101,43 +171,40 @@ impl PathTemplate {
                             Some(ch) => inner.push(ch),
                         }
                     }
-                    let (alts, width) = match inner.rsplit_once(':') {
-                        Some((a, w)) if !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()) => {
-                            let w: usize = w.parse().map_err(|_| invalid("bad width"))?;
-                            if w > 16 {
-                                return Err(invalid("field width above 16"));
-                            }
-                            (a, Some(w))
-                        }
-                        _ => (inner.as_str(), None),
-                    };
-                    let alternatives: Vec<String> =
-                        alts.split('|').map(|s| s.trim().to_owned()).collect();
-                    if !alternatives
-                        .iter()
-                        .any(|a| FIELDS.contains(&a.to_ascii_lowercase().as_str()))
-                    {
-                        return Err(invalid(format!(
-                            "unknown field {{{inner}}} in path template"
-                        )));
-                    }
-                    flush_text(&mut components, &mut text);
-                    if let Some(c) = components.last_mut() {
-                        c.push(Piece::Field {
-                            alternatives,
-                            width,
-                        });
-                    }
+                    b.push(parse_field(&inner)?);
                 }
                 '}' => return Err(invalid("unmatched '}' in path template")),
-                '/' | '\\' => {
-                    flush_text(&mut components, &mut text);
-                    components.push(Vec::new());
+                '[' => {
+                    if b.section.is_some() {
+                        return Err(invalid("optional sections '[…]' do not nest"));
+                    }
+                    b.flush_text();
+                    b.section = Some(Vec::new());
                 }
-                ch => text.push(ch),
+                ']' => {
+                    b.flush_text();
+                    let Some(inner) = b.section.take() else {
+                        return Err(invalid("unmatched ']' in path template"));
+                    };
+                    if !inner.is_empty() {
+                        b.push(Piece::Optional(inner));
+                    }
+                }
+                '/' | '\\' => {
+                    if b.section.is_some() {
+                        return Err(invalid("an optional section '[…]' cannot contain '/'"));
+                    }
+                    b.flush_text();
+                    b.components.push(Vec::new());
+                }
+                ch => b.text.push(ch),
             }
         }
-        flush_text(&mut components, &mut text);
+        if b.section.is_some() {
+            return Err(invalid("unclosed '[' in path template"));
+        }
+        b.flush_text();
+        let mut components = b.components;
         components.retain(|c| !c.is_empty());
         if components.is_empty() {
             return Err(invalid("empty path template"));
@@ -154,34 +221,133 @@ impl PathTemplate {
         let mut out = PathBuf::new();
         let last = self.components.len() - 1;
         for (i, comp) in self.components.iter().enumerate() {
-            let mut s = String::new();
-            for piece in comp {
-                match piece {
-                    Piece::Text(t) => s.push_str(t),
-                    Piece::Field {
-                        alternatives,
-                        width,
-                    } => {
-                        s.push_str(&resolve(alternatives, *width, meta, &ext));
-                    }
-                }
-            }
+            let mut rendered = Vec::new();
+            render_pieces(comp, meta, &ext, &mut rendered);
             if i == last {
-                out.push(sanitize_file_name(&s, &ext));
+                // Tidy the stem only, so the `.` before the extension is never taken for a
+                // dangling separator.
+                let suffix: Vec<char> = format!(".{ext}").chars().collect();
+                let has_suffix = rendered.len() > suffix.len()
+                    && rendered[rendered.len() - suffix.len()..]
+                        .iter()
+                        .map(|(c, _)| *c)
+                        .eq(suffix.iter().copied());
+                if has_suffix {
+                    rendered.truncate(rendered.len() - suffix.len());
+                }
+                out.push(sanitize_file_name(&tidy(rendered), &ext));
             } else {
-                out.push(sanitize_component(&s));
+                out.push(sanitize_component(&tidy(rendered)));
             }
         }
         Ok(out)
     }
 }
 
-fn flush_text(components: &mut [Vec<Piece>], text: &mut String) {
-    if !text.is_empty()
-        && let Some(c) = components.last_mut()
-    {
-        c.push(Piece::Text(std::mem::take(text)));
+/// Render pieces as characters, each marked `true` when it came from template text.
+fn render_pieces(pieces: &[Piece], meta: &TrackMeta, ext: &str, out: &mut Vec<(char, bool)>) {
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.extend(t.chars().map(|c| (c, true))),
+            Piece::Field {
+                alternatives,
+                width,
+            } => out.extend(
+                resolve(alternatives, *width, meta, ext)
+                    .chars()
+                    .map(|c| (c, false)),
+            ),
+            Piece::Optional(inner) => {
+                let complete = inner.iter().all(|p| match p {
+                    Piece::Field {
+                        alternatives,
+                        width,
+                    } => !resolve(alternatives, *width, meta, ext).is_empty(),
+                    _ => true,
+                });
+                if complete {
+                    render_pieces(inner, meta, ext, out);
+                }
+            }
+        }
     }
+}
+
+/// Template characters that only separate fields; dangling ones are dropped.
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '_' | '.' | ',' | ';' | ':' | '~' | '–' | '—')
+}
+
+/// Collapse whitespace, and drop template text that an empty field left dangling.
+fn tidy(chars: Vec<(char, bool)>) -> String {
+    // Whitespace runs (from any source) become one space.
+    let mut v: Vec<(char, bool)> = Vec::with_capacity(chars.len());
+    for (c, lit) in chars {
+        let c = if c.is_whitespace() { ' ' } else { c };
+        if c == ' ' && v.last().is_some_and(|(p, _)| *p == ' ') {
+            continue;
+        }
+        v.push((c, lit));
+    }
+    // Empty bracket pairs of template text: `()`, `( )`, `[]`.
+    let mut i = 0;
+    while i < v.len() {
+        let open = match v[i] {
+            ('(', true) => ')',
+            ('[', true) => ']',
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let mut j = i + 1;
+        while j < v.len() && v[j] == (' ', true) {
+            j += 1;
+        }
+        if j < v.len() && v[j] == (open, true) {
+            v.drain(i..=j);
+            i = i.saturating_sub(1);
+        } else {
+            i += 1;
+        }
+    }
+    // Template separators before the first and after the last field value.
+    let start = v
+        .iter()
+        .position(|(c, lit)| !(*lit && is_separator(*c)))
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|(c, lit)| !(*lit && is_separator(*c)))
+        .map_or(start, |e| e + 1);
+    let v = &v[start..end.max(start)];
+    // Inside, a run of template separators keeps each separator once: ` - - ` → ` - `.
+    let mut out = String::with_capacity(v.len());
+    let mut run: Vec<char> = Vec::new();
+    let flush = |run: &mut Vec<char>, out: &mut String| {
+        let mut seen: Vec<char> = Vec::new();
+        for &c in run.iter() {
+            if c == ' ' {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            } else if !seen.contains(&c) {
+                seen.push(c);
+                out.push(c);
+            }
+        }
+        run.clear();
+    };
+    for &(c, lit) in v {
+        if lit && is_separator(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 fn field(name: &str, meta: &TrackMeta, ext: &str) -> Option<String> {
@@ -331,7 +497,103 @@ mod tests {
         let p = t.render(&TrackMeta::default(), "flac").unwrap();
         assert_eq!(
             p,
-            PathBuf::from("Unknown Artist/Unknown Album ()/- Unknown Title.flac")
+            PathBuf::from("Unknown Artist/Unknown Album/Unknown Title.flac")
+        );
+    }
+
+    #[test]
+    fn default_template_drops_missing_year_disc_and_track() {
+        let t = PathTemplate::parse(DEFAULT_TEMPLATE).unwrap();
+        let mut m = TrackMeta {
+            title: Some("Tone".into()),
+            artists: vec!["Tester".into()],
+            album: Some("Tones".into()),
+            track_number: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            t.render(&m, "mp3").unwrap(),
+            PathBuf::from("Tester/Tones/01 Tone.mp3")
+        );
+        m.track_number = None;
+        assert_eq!(
+            t.render(&m, "mp3").unwrap(),
+            PathBuf::from("Tester/Tones/Tone.mp3")
+        );
+        m.track_number = Some(12);
+        m.disc_number = Some(2);
+        m.date = Some("1999".into());
+        m.album_artist = Some("Various".into());
+        assert_eq!(
+            t.render(&m, "opus").unwrap(),
+            PathBuf::from("Various/Tones (1999)/2-12 Tone.opus")
+        );
+    }
+
+    #[test]
+    fn optional_sections() {
+        assert!(PathTemplate::parse("{album}[ [{label}]]").is_err());
+        assert!(PathTemplate::parse("[{year}[{disc}]]").is_err());
+        assert!(PathTemplate::parse("[{year}").is_err());
+        assert!(PathTemplate::parse("{year}]").is_err());
+        assert!(PathTemplate::parse("[{artist}/{album}]").is_err());
+
+        let t = PathTemplate::parse("{album}[ [[{label}, {year}]]]/{title}.{ext}").unwrap();
+        let mut m = meta();
+        assert_eq!(
+            t.render(&m, "mp3").unwrap(),
+            PathBuf::from("Record/Song.mp3")
+        );
+        m.label = Some("Lbl".into());
+        assert_eq!(
+            t.render(&m, "mp3").unwrap(),
+            PathBuf::from("Record [Lbl, 2021]/Song.mp3")
+        );
+        // A field with a literal fallback is never empty, so its section always shows.
+        let t = PathTemplate::parse("[{genre|Misc} - ]{title}").unwrap();
+        assert_eq!(
+            t.render(&m, "mp3").unwrap(),
+            PathBuf::from("Misc - Song.mp3")
+        );
+        // Sections with text only are kept.
+        let t = PathTemplate::parse("{title}[ live]").unwrap();
+        assert_eq!(t.render(&m, "mp3").unwrap(), PathBuf::from("Song live.mp3"));
+    }
+
+    #[test]
+    fn tidies_dangling_template_text() {
+        let m = TrackMeta {
+            title: Some("Tone".into()),
+            album: Some("Tones".into()),
+            ..Default::default()
+        };
+        let r = |tpl: &str| PathTemplate::parse(tpl).unwrap().render(&m, "mp3").unwrap();
+        // The old default without sections still gives a clean path.
+        assert_eq!(
+            r(
+                "{albumartist|artist|Unknown Artist}/{album|Unknown Album} ({year})/{disc}-{track:02} {title|Unknown Title}.{ext}"
+            ),
+            PathBuf::from("Unknown Artist/Tones/Tone.mp3")
+        );
+        assert_eq!(
+            r("{artist} - {album} - {title}"),
+            PathBuf::from("Tones - Tone.mp3")
+        );
+        assert_eq!(
+            r("{album} - {artist} - {title}"),
+            PathBuf::from("Tones - Tone.mp3")
+        );
+        assert_eq!(r("{album}  ()  {title}"), PathBuf::from("Tones Tone.mp3"));
+        // Separators that come from field values are kept.
+        let m = TrackMeta {
+            title: Some("- Tone -".into()),
+            artists: vec!["-M-".into()],
+            ..Default::default()
+        };
+        let t = PathTemplate::parse("{artist}/{disc}-{title}").unwrap();
+        assert_eq!(
+            t.render(&m, "mp3").unwrap(),
+            PathBuf::from("-M-/- Tone -.mp3")
         );
     }
 

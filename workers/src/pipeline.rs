@@ -1,10 +1,12 @@
 //! The entry points the daemon calls: one file ([`process_file`]) or an album
 //! ([`process_album`], which adds album gain). Each runs decode → (channel map, resample) →
-//! encode + loudness → tags → verify → place, with decode on one thread and the rest on
-//! another, joined by a bounded channel so memory stays constant and two cores overlap.
+//! encode + loudness → tags → verify → place. By default ([`ProcessOptions::pipelined`])
+//! decode runs on one thread and the rest on another, joined by a bounded channel so memory
+//! stays constant and two cores overlap; with `pipelined: false` everything runs on the
+//! calling thread (for `--threads 1`, and for callers that run many files at once).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,9 @@ pub struct ProcessOptions {
     /// Staging directory; must be on the library's file system. Default:
     /// `<library>/.musicd-staging`.
     pub staging_dir: Option<PathBuf>,
+    /// Decode on a second thread while this one converts, measures and encodes (default
+    /// `true`). `false` keeps the whole file on the calling thread: one core per file.
+    pub pipelined: bool,
 }
 
 impl Default for ProcessOptions {
@@ -69,6 +74,7 @@ impl Default for ProcessOptions {
             cover_file: true,
             max_input_bytes: 4 * 1024 * 1024 * 1024,
             staging_dir: None,
+            pipelined: true,
         }
     }
 }
@@ -278,18 +284,20 @@ pub fn stage_track(
     if copy {
         std::fs::copy(input, staged.path()).map_err(|e| PipelineError::io("copy input", e))?;
     }
-    let (frames, loudness) = transcode(
-        decoder,
-        &info,
+    let plan = EncodePlan {
+        info: &info,
         format,
         copy,
-        &opts.settings,
+        settings: &opts.settings,
         spec,
-        opts.loudness,
-        staged.path(),
-        progress,
-        cancel,
-    )?;
+        measure: opts.loudness,
+        out_path: staged.path(),
+    };
+    let (frames, loudness) = if opts.pipelined {
+        transcode_pipelined(decoder, &plan, progress, cancel)?
+    } else {
+        transcode_inline(decoder, &plan, progress, cancel)?
+    };
     check_cancel(cancel)?;
     Ok(StagedTrack {
         staged,
@@ -303,135 +311,319 @@ pub fn stage_track(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn transcode(
-    mut decoder: AudioDecoderStream,
-    info: &StreamInfo,
+/// What the encode side of a transcode needs to know.
+struct EncodePlan<'a> {
+    info: &'a StreamInfo,
     format: OutputFormat,
     copy: bool,
-    settings: &EncoderSettings,
+    settings: &'a EncoderSettings,
     spec: TargetSpec,
     measure: bool,
-    out_path: &Path,
-    progress: &(dyn Fn(Stage, f64) + Sync),
-    cancel: &AtomicBool,
-) -> Result<(u64, Option<TrackLoudness>)> {
-    let (tx, rx) = sync_channel::<Vec<f32>>(8);
-    let src_channels = info.channels;
-    let total = info.total_frames;
-    std::thread::scope(|scope| {
-        let decode_thread = scope.spawn(move || -> Result<u64> {
-            let mut last_report = 0u64;
-            loop {
-                check_cancel(cancel)?;
-                match decoder.next_chunk()? {
-                    Some(chunk) => {
-                        if tx.send(chunk.to_vec()).is_err() {
-                            // The encoder side failed; its error is the one to report.
-                            return Ok(decoder.frames_out());
-                        }
-                        let done = decoder.frames_out();
-                        if let Some(t) = total.filter(|t| *t > 0)
-                            && done - last_report > t / 100
-                        {
-                            last_report = done;
-                            progress(Stage::Transcode, (done as f64 / t as f64).min(1.0));
-                        }
-                    }
-                    None => return Ok(decoder.frames_out()),
-                }
-            }
-        });
+    out_path: &'a Path,
+}
 
-        let encode_result = (|| -> Result<(u64, Option<TrackLoudness>)> {
-            // The decoder may learn the channel count only at the first packet (AAC in MP4).
-            let first = match rx.recv() {
-                Ok(c) => c,
-                Err(_) => return Ok((0, None)),
-            };
-            let in_channels = if src_channels == 0 {
-                spec.channels.max(1)
-            } else {
-                src_channels
-            };
-            let out_channels = if copy { in_channels } else { spec.channels };
-            let mut mapper = ChannelMapper::new(in_channels, out_channels, info.channel_positions)?;
-            let mut resampler = if !copy && spec.sample_rate != info.sample_rate {
-                Some(StreamResampler::new(
-                    info.sample_rate,
-                    spec.sample_rate,
-                    out_channels,
-                )?)
-            } else {
-                None
-            };
-            let out_rate = if copy {
-                info.sample_rate
-            } else {
-                spec.sample_rate
-            };
-            let mut meter = if measure {
-                Some(LoudnessMeter::new(out_channels, out_rate)?)
-            } else {
-                None
-            };
-            let mut encoder = if copy {
-                None
-            } else {
-                let spec = TargetSpec {
-                    channels: out_channels,
-                    ..spec
-                };
-                let est = total.map(|t| {
-                    (t as f64 * f64::from(spec.sample_rate) / f64::from(info.sample_rate)) as u64
-                });
-                Some(create_encoder(format, settings, spec, est, out_path)?)
-            };
-            let mut frames = 0u64;
-            let mut sink = |buf: &[f32]| -> Result<()> {
-                frames += (buf.len() / out_channels) as u64;
+/// Channel map → resample → loudness meter, fed chunk by chunk; what comes out is what the
+/// encoder gets. In the pipelined mode this runs on the decode thread, so the encoder has a
+/// core to itself.
+struct Prep {
+    mapper: ChannelMapper,
+    resampler: Option<StreamResampler>,
+    meter: Option<LoudnessMeter>,
+    out_channels: usize,
+    frames: u64,
+}
+
+type Sink<'s> = dyn FnMut(&[f32]) -> Result<()> + 's;
+
+impl Prep {
+    /// `decoded_channels` is the count the decoder actually produced (some containers only
+    /// state it at the first packet).
+    fn new(plan: &EncodePlan<'_>, decoded_channels: usize) -> Result<Self> {
+        let info = plan.info;
+        let spec = plan.spec;
+        let in_channels = if decoded_channels == 0 {
+            spec.channels.max(1)
+        } else {
+            decoded_channels
+        };
+        let out_channels = if plan.copy {
+            in_channels
+        } else {
+            spec.channels
+        };
+        let mapper = ChannelMapper::new(in_channels, out_channels, info.channel_positions)?;
+        let resampler = if !plan.copy && spec.sample_rate != info.sample_rate {
+            Some(StreamResampler::new(
+                info.sample_rate,
+                spec.sample_rate,
+                out_channels,
+            )?)
+        } else {
+            None
+        };
+        let out_rate = if plan.copy {
+            info.sample_rate
+        } else {
+            spec.sample_rate
+        };
+        let meter = if plan.measure {
+            Some(LoudnessMeter::new(out_channels, out_rate)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            mapper,
+            resampler,
+            meter,
+            out_channels,
+            frames: 0,
+        })
+    }
+
+    fn push(&mut self, chunk: &[f32], out: &mut Sink<'_>) -> Result<()> {
+        let Self {
+            mapper,
+            resampler,
+            meter,
+            out_channels,
+            frames,
+        } = self;
+        let mut sink = |buf: &[f32]| -> Result<()> {
+            *frames += (buf.len() / *out_channels) as u64;
+            if let Some(m) = meter.as_mut() {
+                m.add(buf)?;
+            }
+            out(buf)
+        };
+        let mapped = mapper.map(chunk);
+        match resampler.as_mut() {
+            Some(r) => r.process(mapped, &mut sink),
+            None => sink(mapped),
+        }
+    }
+
+    fn finish(mut self, out: &mut Sink<'_>) -> Result<(u64, Option<TrackLoudness>)> {
+        if let Some(mut r) = self.resampler.take() {
+            let Self {
+                meter,
+                out_channels,
+                frames,
+                ..
+            } = &mut self;
+            r.finish(&mut |buf: &[f32]| -> Result<()> {
+                *frames += (buf.len() / *out_channels) as u64;
                 if let Some(m) = meter.as_mut() {
                     m.add(buf)?;
                 }
-                if let Some(e) = encoder.as_mut() {
-                    e.write(buf)?;
+                out(buf)
+            })?;
+        }
+        let loudness = match self.meter {
+            Some(m) => Some(m.finish()?),
+            None => None,
+        };
+        Ok((self.frames, loudness))
+    }
+}
+
+/// The encoder for `out_channels` of prepared audio (`None` for `copy`).
+fn make_encoder(
+    plan: &EncodePlan<'_>,
+    out_channels: usize,
+) -> Result<Option<Box<dyn crate::encode::AudioEncoder>>> {
+    if plan.copy {
+        return Ok(None);
+    }
+    let info = plan.info;
+    let spec = TargetSpec {
+        channels: out_channels,
+        ..plan.spec
+    };
+    let est = info
+        .total_frames
+        .map(|t| (t as f64 * f64::from(spec.sample_rate) / f64::from(info.sample_rate)) as u64);
+    Ok(Some(create_encoder(
+        plan.format,
+        plan.settings,
+        spec,
+        est,
+        plan.out_path,
+    )?))
+}
+
+/// Report decode progress about once per percent.
+struct ProgressTicker {
+    total: Option<u64>,
+    last: u64,
+}
+
+impl ProgressTicker {
+    fn tick(&mut self, done: u64, progress: &(dyn Fn(Stage, f64) + Sync)) {
+        if let Some(t) = self.total.filter(|t| *t > 0)
+            && done - self.last > t / 100
+        {
+            self.last = done;
+            progress(Stage::Transcode, (done as f64 / t as f64).min(1.0));
+        }
+    }
+}
+
+fn check_decoded(decoded: u64, frames: u64) -> Result<()> {
+    if decoded == 0 || frames == 0 {
+        return Err(PipelineError::decode("no audio could be decoded"));
+    }
+    Ok(())
+}
+
+/// Decode and encode on the calling thread; no copies between the two.
+fn transcode_inline(
+    mut decoder: AudioDecoderStream,
+    plan: &EncodePlan<'_>,
+    progress: &(dyn Fn(Stage, f64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(u64, Option<TrackLoudness>)> {
+    let mut ticker = ProgressTicker {
+        total: plan.info.total_frames,
+        last: 0,
+    };
+    let mut state: Option<(Prep, Option<Box<dyn crate::encode::AudioEncoder>>)> = None;
+    loop {
+        check_cancel(cancel)?;
+        let Some((chunk, channels)) = decoder.next_chunk_with_channels()? else {
+            break;
+        };
+        let (prep, encoder) = match state.as_mut() {
+            Some(s) => s,
+            None => {
+                let prep = Prep::new(plan, channels)?;
+                let encoder = make_encoder(plan, prep.out_channels)?;
+                state.insert((prep, encoder))
+            }
+        };
+        prep.push(chunk, &mut |buf| match encoder.as_mut() {
+            Some(e) => e.write(buf),
+            None => Ok(()),
+        })?;
+        ticker.tick(decoder.frames_out(), progress);
+    }
+    let Some((prep, mut encoder)) = state else {
+        return Err(PipelineError::decode("no audio could be decoded"));
+    };
+    let (frames, loudness) = prep.finish(&mut |buf| match encoder.as_mut() {
+        Some(e) => e.write(buf),
+        None => Ok(()),
+    })?;
+    if let Some(e) = encoder {
+        e.finish()?;
+    }
+    check_decoded(decoder.frames_out(), frames)?;
+    Ok((frames, loudness))
+}
+
+/// Decode, map, resample and measure on a scoped thread, encode here, joined by a bounded
+/// channel. Buffers travel back on a second channel and are reused, so the steady state
+/// allocates nothing.
+fn transcode_pipelined(
+    mut decoder: AudioDecoderStream,
+    plan: &EncodePlan<'_>,
+    progress: &(dyn Fn(Stage, f64) + Sync),
+    cancel: &AtomicBool,
+) -> Result<(u64, Option<TrackLoudness>)> {
+    // Each message carries at least this many samples (a few packets), so the channel
+    // hand-off costs little per sample.
+    const MIN_BATCH_SAMPLES: usize = 16 * 1024;
+    const DEPTH: usize = 4;
+    let (tx, rx) = sync_channel::<Vec<f32>>(DEPTH);
+    let (back_tx, back_rx) = sync_channel::<Vec<f32>>(DEPTH + 2);
+    // The prepared channel count, set before the first send.
+    let out_channels = AtomicUsize::new(0);
+    let total = plan.info.total_frames;
+    std::thread::scope(|scope| {
+        let out_channels = &out_channels;
+        let prep_thread = scope.spawn(move || -> Result<(u64, u64, Option<TrackLoudness>)> {
+            let mut ticker = ProgressTicker { total, last: 0 };
+            let mut batch: Vec<f32> = Vec::new();
+            let mut prep: Option<Prep> = None;
+            // Appends prepared audio to the batch and sends full batches; false once the
+            // encoder side has hung up.
+            let hung_up = std::cell::Cell::new(false);
+            let mut send = |buf: &[f32], flush: bool| {
+                if hung_up.get() {
+                    return;
                 }
-                Ok(())
+                if batch.capacity() == 0 {
+                    batch = back_rx.try_recv().unwrap_or_default();
+                    batch.clear();
+                }
+                batch.extend_from_slice(buf);
+                if !batch.is_empty()
+                    && (flush || batch.len() >= MIN_BATCH_SAMPLES)
+                    && tx.send(std::mem::take(&mut batch)).is_err()
+                {
+                    hung_up.set(true);
+                }
             };
-            let mut chunk = first;
             loop {
-                let mapped = mapper.map(&chunk);
-                match resampler.as_mut() {
-                    Some(r) => r.process(mapped, &mut sink)?,
-                    None => sink(mapped)?,
+                check_cancel(cancel)?;
+                if hung_up.get() {
+                    // The encoder side failed; its error is the one to report.
+                    return Ok((decoder.frames_out(), 0, None));
                 }
-                match rx.recv() {
-                    Ok(c) => chunk = c,
-                    Err(_) => break,
-                }
+                let Some((chunk, channels)) = decoder.next_chunk_with_channels()? else {
+                    break;
+                };
+                let p = match prep.as_mut() {
+                    Some(p) => p,
+                    None => {
+                        let p = Prep::new(plan, channels)?;
+                        out_channels.store(p.out_channels, Ordering::Release);
+                        prep.insert(p)
+                    }
+                };
+                p.push(chunk, &mut |buf| {
+                    send(buf, false);
+                    Ok(())
+                })?;
+                ticker.tick(decoder.frames_out(), progress);
             }
-            if let Some(r) = resampler.as_mut() {
-                r.finish(&mut sink)?;
-            }
-            if let Some(e) = encoder {
-                e.finish()?;
-            }
-            let loudness = match meter {
-                Some(m) => Some(m.finish()?),
-                None => None,
+            let Some(p) = prep else {
+                return Ok((decoder.frames_out(), 0, None));
             };
-            Ok((frames, loudness))
+            let (frames, loudness) = p.finish(&mut |buf| {
+                send(buf, false);
+                Ok(())
+            })?;
+            send(&[], true);
+            Ok((decoder.frames_out(), frames, loudness))
+        });
+
+        let encode_result = (|| -> Result<()> {
+            let mut encoder: Option<Box<dyn crate::encode::AudioEncoder>> = None;
+            let mut created = false;
+            while let Ok(batch) = rx.recv() {
+                if !created {
+                    encoder = make_encoder(plan, out_channels.load(Ordering::Acquire))?;
+                    created = true;
+                }
+                if let Some(e) = encoder.as_mut() {
+                    e.write(&batch)?;
+                }
+                // The preparing side may have finished; a full return channel drops it.
+                let _ = back_tx.try_send(batch);
+            }
+            match encoder {
+                Some(e) => e.finish(),
+                None => Ok(()),
+            }
         })();
-        // Unblock the decoder if the encoder stopped early.
+        // Unblock the preparing thread if the encoder stopped early.
         drop(rx);
-        let decoded = decode_thread
+        let prepared = prep_thread
             .join()
             .map_err(|_| PipelineError::decode("decoder thread panicked"))?;
-        let decoded = decoded?;
-        let (frames, loudness) = encode_result?;
-        if decoded == 0 || frames == 0 {
-            return Err(PipelineError::decode("no audio could be decoded"));
-        }
+        let (decoded, frames, loudness) = prepared?;
+        encode_result?;
+        check_decoded(decoded, frames)?;
         Ok((frames, loudness))
     })
 }

@@ -61,11 +61,18 @@ pub fn sniff_file(path: &Path) -> Result<Container> {
         .metadata()
         .map_err(|e| PipelineError::io("stat input", e))?
         .len();
+    sniff_reader(&mut f, len)
+}
+
+/// [`sniff_file`] over any seekable reader of `len` bytes (used for in-memory input).
+pub fn sniff_reader<R: Read + Seek>(f: &mut R, len: u64) -> Result<Container> {
     if len == 0 {
         return Err(PipelineError::unsupported("empty file"));
     }
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| PipelineError::io("seek input", e))?;
     let mut head = [0u8; 16];
-    let n = read_up_to(&mut f, &mut head)?;
+    let n = read_up_to(f, &mut head)?;
     if n >= 10 && &head[..3] == b"ID3" {
         // ID3v2 size is a 28-bit syncsafe integer; a footer adds 10 bytes.
         let size = head[6..10]
@@ -84,7 +91,7 @@ pub fn sniff_file(path: &Path) -> Result<Container> {
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| PipelineError::io("seek input", e))?;
         head = [0u8; 16];
-        let n2 = read_up_to(&mut f, &mut head)?;
+        let n2 = read_up_to(f, &mut head)?;
         return sniff_bytes(&head[..n2], true)
             .ok_or_else(|| PipelineError::unsupported("ID3v2 tag followed by unknown data"));
     }
@@ -92,7 +99,7 @@ pub fn sniff_file(path: &Path) -> Result<Container> {
         .ok_or_else(|| PipelineError::unsupported("content is not a supported audio format"))
 }
 
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> Result<usize> {
+fn read_up_to<R: Read>(f: &mut R, buf: &mut [u8]) -> Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match f.read(&mut buf[filled..]) {

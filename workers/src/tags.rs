@@ -362,10 +362,23 @@ pub fn read_tags(path: &Path) -> Result<TrackMeta> {
         .unwrap_or_else(|_| Err(tag_err("malformed tags crashed the parser")))
 }
 
+/// [`read_tags`] over bytes in memory, for the fuzz targets: the same parser, options and
+/// allocation limit.
+pub fn read_tags_bytes(data: &[u8]) -> Result<TrackMeta> {
+    std::panic::catch_unwind(|| {
+        limit_allocations();
+        read_tags_from(Probe::new(std::io::Cursor::new(data)))
+    })
+    .unwrap_or_else(|_| Err(tag_err("malformed tags crashed the parser")))
+}
+
 fn read_tags_inner(path: &Path) -> Result<TrackMeta> {
     limit_allocations();
-    let tagged = Probe::open(path)
-        .map_err(tag_err)?
+    read_tags_from(Probe::open(path).map_err(tag_err)?)
+}
+
+fn read_tags_from<R: std::io::Read + std::io::Seek>(probe: Probe<R>) -> Result<TrackMeta> {
+    let tagged = probe
         .guess_file_type()
         .map_err(tag_err)?
         .options(

@@ -3,7 +3,7 @@
 //! | format | library | settings |
 //! |---|---|---|
 //! | MP3 | LAME (`mp3lame-encoder`) | CBR 128–320 kbit/s or VBR V0–V9; Xing/LAME header with gapless info |
-//! | Opus | libopus (`opus`) in Ogg (`ogg`) | bitrate; 48 kHz; correct pre-skip and granule positions |
+//! | Opus | libopus (`opus`) in Ogg (`ogg`) | bitrate (unconstrained VBR, as opusenc); 48 kHz; correct pre-skip and granule positions |
 //! | FLAC | libFLAC (`libflac-sys`, built from source) | compression level 0–8; bit depth kept up to 24 |
 //! | Vorbis | libvorbis/aoTuV (`vorbis_rs`) | quality -1…10 (`q6` = 0.6) |
 //! | WAV | `hound` | 16- or 24-bit integer PCM |

@@ -47,6 +47,10 @@ impl OpusOggEncoder {
         let mut enc = opus::Encoder::new(48_000, ch, opus::Application::Audio).map_err(err)?;
         enc.set_bitrate(opus::Bitrate::Bits(bitrate as i32))
             .map_err(err)?;
+        // Unconstrained VBR, as opusenc and ffmpeg's libopus default to: the bitrate is an
+        // average, and hard passages get the bits they need.
+        enc.set_vbr(true).map_err(err)?;
+        enc.set_vbr_constraint(false).map_err(err)?;
         let pre_skip = enc.get_lookahead().map_err(err)?.max(0) as u64;
         let file = File::create(path).map_err(|e| PipelineError::io("create output", e))?;
         let mut w = PacketWriter::new(BufWriter::new(file));
