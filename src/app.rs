@@ -154,6 +154,7 @@ impl Application {
             queue: queue.clone(),
             worker_id: workers::new_worker_id(),
             hand_back: CancellationToken::new(),
+            providers: crate::providers::Registry::default(),
         });
         if role == Role::Worker {
             return Ok(Self {

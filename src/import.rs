@@ -110,6 +110,10 @@ fn options(config: &Config, a: &ImportArgs) -> anyhow::Result<ProcessOptions> {
     if a.no_loudness {
         opts.loudness = false;
     }
+    // One thread means one: decode and encode then share it, as `ffmpeg -threads 1` does.
+    if a.threads == Some(1) {
+        opts.pipelined = false;
+    }
     Ok(opts)
 }
 

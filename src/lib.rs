@@ -12,4 +12,5 @@ pub mod db;
 pub mod events;
 pub mod import;
 pub mod jobs;
+pub mod providers;
 pub mod queue;

@@ -14,6 +14,8 @@ pub mod status {
     pub const QUEUED: &str = "queued";
     /// Claimed by a worker that holds its lease.
     pub const RUNNING: &str = "running";
+    /// A parent whose children are being worked on (no worker holds it).
+    pub const PROCESSING: &str = "processing";
     /// Finished successfully.
     pub const DONE: &str = "done";
     /// Finished with an error, or out of attempts.
@@ -197,7 +199,7 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Er
         sql += &format!(" AND kind = {}", p());
     }
     if f.active_only {
-        sql += " AND status IN ('queued', 'running')";
+        sql += " AND status IN ('queued', 'running', 'processing')";
     }
     if f.top_level {
         sql += " AND parent_id IS NULL";
@@ -440,4 +442,286 @@ pub async fn count_by_status(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error>
     sqlx::query_as("SELECT status, COUNT(*) FROM tasks GROUP BY status")
         .fetch_all(&db.pool)
         .await
+}
+
+/// Counts of a parent's children by status.
+pub async fn child_counts(db: &Db, parent_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM tasks WHERE parent_id = $1 GROUP BY status")
+        .bind(parent_id)
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// A parent's children in creation order.
+pub async fn children(
+    db: &Db,
+    parent_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE parent_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+    )))
+    .bind(parent_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Marks a parent as waiting on its children (no lease: no worker holds it).
+pub async fn await_children(
+    db: &Db,
+    id: &str,
+    worker_id: &str,
+    source_title: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = 'processing', stage = 'children', lease_until = NULL,
+            worker_id = NULL, error = NULL, error_code = NULL, output_path = COALESCE($3, output_path),
+            updated_at = $4
+         WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(source_title)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Hands a running task to another pool: queued again at once, attempt refunded (the next
+/// stage counts its own), with new options.
+pub async fn hand_off(
+    db: &Db,
+    id: &str,
+    worker_id: &str,
+    pool: &str,
+    stage: &str,
+    options: &str,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = 'queued', pool = $3, stage = $4, options = $5, worker_id = NULL,
+            lease_until = NULL, attempts = attempts - 1, updated_at = $6
+         WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(pool)
+    .bind(stage)
+    .bind(options)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Sets the result path (and finishes as `done` or `skipped`) of a run this worker holds.
+pub async fn set_output(db: &Db, id: &str, worker_id: &str, path: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET output_path = $3 WHERE id = $1 AND worker_id = $2")
+        .bind(id)
+        .bind(worker_id)
+        .bind(path)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Ends a parent that waits on children, if none is active any more. Returns the new status.
+pub async fn settle_parent(db: &Db, parent_id: &str) -> Result<Option<String>, sqlx::Error> {
+    let counts = child_counts(db, parent_id).await?;
+    let n = |s: &str| {
+        counts
+            .iter()
+            .filter(|(k, _)| k == s)
+            .map(|(_, c)| *c)
+            .sum::<i64>()
+    };
+    let active = n(status::QUEUED) + n(status::RUNNING) + n("processing");
+    if active > 0 {
+        return Ok(None);
+    }
+    let (done, skipped, failed, cancelled) = (
+        n(status::DONE),
+        n(status::SKIPPED),
+        n(status::FAILED),
+        n(status::CANCELLED),
+    );
+    let total = done + skipped + failed + cancelled;
+    let (st, msg): (&str, Option<String>) = if total == 0 || (failed == 0 && cancelled == 0) {
+        (status::DONE, None)
+    } else if done + skipped > 0 {
+        (
+            status::DONE,
+            Some(format!("{failed} of {total} failed, {cancelled} cancelled")),
+        )
+    } else if failed > 0 {
+        (status::FAILED, Some(format!("all {failed} failed")))
+    } else {
+        (status::CANCELLED, None)
+    };
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = $2, error = $3, error_code = $4, active_key = NULL, progress = 1.0,
+            finished_at = $5, updated_at = $5
+         WHERE id = $1 AND status = 'processing'",
+    )
+    .bind(parent_id)
+    .bind(st)
+    .bind(&msg)
+    .bind(msg.as_ref().map(|_| "children_failed"))
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok((r.rows_affected() > 0).then(|| st.to_string()))
+}
+
+/// Cancels a task and its active children. Returns the ids that changed.
+pub async fn cancel(db: &Db, id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query_scalar(
+        "UPDATE tasks SET status = 'cancelled', lease_until = NULL, active_key = NULL,
+            finished_at = $2, updated_at = $2
+         WHERE (id = $1 OR parent_id = $1) AND status IN ('queued', 'running', 'processing')
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Puts a task's failed children (or the task itself, without children) back in the queue,
+/// with `extra` more attempts; the parent waits on them again. Returns `(id, pool)` to enqueue.
+pub async fn retry_failed(
+    db: &Db,
+    id: &str,
+    extra: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let now = now_ms();
+    let children: Vec<(String, String)> = sqlx::query_as(
+        "UPDATE tasks SET status = 'queued', error = NULL, error_code = NULL, finished_at = NULL,
+            max_attempts = attempts + $2, run_after = NULL, updated_at = $3,
+            pool = CASE WHEN stage = 'process' THEN 'cpu' ELSE 'io' END
+         WHERE parent_id = $1 AND status = 'failed' RETURNING id, pool",
+    )
+    .bind(id)
+    .bind(extra)
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    if !children.is_empty() {
+        sqlx::query(
+            "UPDATE tasks SET status = 'processing', error = NULL, error_code = NULL,
+                finished_at = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+        return Ok(children);
+    }
+    sqlx::query_as(
+        "UPDATE tasks SET status = 'queued', error = NULL, error_code = NULL, finished_at = NULL,
+            max_attempts = attempts + $2, run_after = NULL, updated_at = $3
+         WHERE id = $1 AND status = 'failed'
+            AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = $1)
+         RETURNING id, pool",
+    )
+    .bind(id)
+    .bind(extra)
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Deletes a finished task (and its children). `false` when it is missing or still active.
+pub async fn delete_finished(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "DELETE FROM tasks WHERE id = $1 AND status NOT IN ('queued', 'running', 'processing')
+            AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = $1
+                AND c.status IN ('queued', 'running', 'processing'))",
+    )
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Tasks changed after `since` (Unix ms), oldest change first.
+pub async fn updated_since(
+    db: &Db,
+    owner_id: Option<&str>,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<Task>, sqlx::Error> {
+    let owner_clause = if owner_id.is_some() {
+        "AND owner_id = $3"
+    } else {
+        ""
+    };
+    let q = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE updated_at > $1 {owner_clause} ORDER BY updated_at, id LIMIT $2"
+    )))
+    .bind(since)
+    .bind(limit);
+    match owner_id {
+        Some(o) => q.bind(o.to_string()).fetch_all(&db.pool).await,
+        None => q.fetch_all(&db.pool).await,
+    }
+}
+
+/// The current status of a task (for prompt cancellation checks).
+pub async fn status_of(db: &Db, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Inserts many children of a parent in one transaction.
+pub async fn insert_children(
+    db: &Db,
+    parent: &Task,
+    children: &[NewTask],
+) -> Result<Vec<Task>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let mut out = Vec::with_capacity(children.len());
+    for (i, c) in children.iter().enumerate() {
+        let now = now_ms() + i as i64 / 1000;
+        let t = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tasks (id, parent_id, owner_id, kind, pool, status, stage, max_attempts, source,
+                options, idempotency_key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
+        )))
+        .bind(new_id())
+        .bind(&parent.id)
+        .bind(&parent.owner_id)
+        .bind(&c.kind)
+        .bind(&c.pool)
+        .bind(if c.pool == "cpu" { "process" } else { "fetch" })
+        .bind(c.max_attempts)
+        .bind(&c.source)
+        .bind(c.options.to_string())
+        .bind(&c.idempotency_key)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        out.push(t);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Replaces a task's options.
+pub async fn set_options(db: &Db, id: &str, options: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET options = $2 WHERE id = $1")
+        .bind(id)
+        .bind(options)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }

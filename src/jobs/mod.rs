@@ -3,7 +3,9 @@
 //! (permanent error or attempts used up), or queued again with backoff (transient error).
 //! One module per job kind; each gets a [`JobCtx`] and returns a [`JobError`] on failure.
 
+pub mod download;
 pub mod ping;
+pub mod track;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +33,49 @@ pub struct Shared {
     pub hand_back: CancellationToken,
     /// Where progress and state changes go.
     pub events: Arc<EventBus>,
+    /// The sources of audio.
+    pub providers: crate::providers::Registry,
+}
+
+/// How a job ended well.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Finished.
+    Done,
+    /// Nothing to do, for this reason (e.g. already in the library).
+    Skipped(String),
+    /// Children were created and enqueued; the task waits for them.
+    AwaitChildren,
+    /// The next stage runs in another pool, with these options.
+    HandOff {
+        /// Pool of the next stage.
+        pool: Pool,
+        /// Name of the next stage.
+        stage: &'static str,
+        /// The task's new options (JSON).
+        options: String,
+    },
+}
+
+/// Maps a media pipeline error to a job error, keeping its code and whether to retry.
+pub fn pipeline_error(e: musicd_workers::PipelineError) -> JobError {
+    if e.code_str() == "cancelled" {
+        JobError::Interrupted
+    } else if e.transient {
+        JobError::Transient {
+            code: e.code_str(),
+            message: e.message,
+            retry_after: e.retry_after,
+        }
+    } else {
+        JobError::permanent(e.code_str(), e.message)
+    }
+}
+
+/// Records where a job placed its result.
+pub async fn record_output(ctx: &JobCtx, path: &str) -> Result<(), JobError> {
+    tasks::set_output(&ctx.shared.db, &ctx.task.id, &ctx.shared.worker_id, path).await?;
+    Ok(())
 }
 
 /// A job's failure, classified for the runner.
@@ -96,6 +141,8 @@ pub struct JobCtx {
     /// When this run started (for speed and ETA).
     pub started: Instant,
     last_report: std::sync::Mutex<Option<(Instant, String)>>,
+    bytes_done: std::sync::atomic::AtomicU64,
+    bytes_total: std::sync::atomic::AtomicU64,
 }
 
 /// Least time between two progress reports of one task.
@@ -170,6 +217,33 @@ impl JobCtx {
         Ok(())
     }
 
+    /// Notes byte progress from a synchronous callback; [`JobCtx::while_reporting`] sends it.
+    pub fn report_bytes_sync(&self, done: u64, total: Option<u64>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bytes_done.store(done, Relaxed);
+        self.bytes_total.store(total.unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Runs `fut`, reporting the byte progress noted by [`JobCtx::report_bytes_sync`].
+    pub async fn while_reporting<F: std::future::Future>(&self, stage: &str, fut: F) -> F::Output {
+        use std::sync::atomic::Ordering::Relaxed;
+        tokio::pin!(fut);
+        let mut tick = tokio::time::interval(PROGRESS_EVERY);
+        loop {
+            tokio::select! {
+                r = &mut fut => return r,
+                _ = tick.tick() => {
+                    let done = self.bytes_done.load(Relaxed);
+                    let total = self.bytes_total.load(Relaxed);
+                    let total = (total != u64::MAX && total != 0).then_some(total);
+                    if let Err(e) = self.progress_bytes(stage, done, total).await {
+                        tracing::debug!("progress not recorded: {e}");
+                    }
+                }
+            }
+        }
+    }
+
     /// The job's options (the ledger's JSON), parsed.
     pub fn options<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
         serde_json::from_str(&self.task.options)
@@ -237,6 +311,8 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
         stop: stop.clone(),
         started,
         last_report: std::sync::Mutex::new(None),
+        bytes_done: Default::default(),
+        bytes_total: Default::default(),
     };
     let result = tokio::select! {
         r = dispatch(&ctx) => r,
@@ -247,16 +323,58 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
     let task = ctx.task;
     let db = &shared.db;
     let outcome = match result {
-        Ok(()) => {
+        Ok(Outcome::Done) => {
             tasks::finish(db, &task_id, &shared.worker_id, status::DONE, None).await?;
             "done"
+        }
+        Ok(Outcome::Skipped(reason)) => {
+            tracing::info!(task_id, kind, "skipped: {reason}");
+            tasks::finish(
+                db,
+                &task_id,
+                &shared.worker_id,
+                status::SKIPPED,
+                Some(("already_present", &reason)),
+            )
+            .await?;
+            "skipped"
+        }
+        Ok(Outcome::AwaitChildren) => {
+            tasks::await_children(db, &task_id, &shared.worker_id, None).await?;
+            "awaiting_children"
+        }
+        Ok(Outcome::HandOff {
+            pool,
+            stage,
+            options,
+        }) => {
+            if tasks::hand_off(
+                db,
+                &task_id,
+                &shared.worker_id,
+                pool.as_str(),
+                stage,
+                &options,
+            )
+            .await?
+                && let Err(e) = shared.queue.push(pool, &task_id, None).await
+            {
+                tracing::warn!(
+                    task_id,
+                    "cannot enqueue the next stage (the reconciler will): {e:#}"
+                );
+            }
+            "handed_off"
         }
         Err(JobError::Interrupted) if shared.hand_back.is_cancelled() => {
             tasks::requeue(db, &task_id, &shared.worker_id, None, None, true).await?;
             push_or_log(&shared, &task, None).await;
             "handed_back"
         }
-        Err(JobError::Interrupted) => "interrupted",
+        Err(JobError::Interrupted) => {
+            track::clean_staging(&shared.config, &task_id);
+            "interrupted"
+        }
         Err(JobError::Permanent { code, message }) => {
             tracing::warn!(task_id, kind, code, "job failed: {message}");
             tasks::finish(
@@ -310,6 +428,32 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
             }
         }
     };
+    let event = match outcome {
+        "done" => Some("task.completed"),
+        "skipped" => Some("task.skipped"),
+        "failed" => Some("task.failed"),
+        "retry" => Some("task.retrying"),
+        "handed_back" | "handed_off" => Some("task.queued"),
+        "awaiting_children" => Some("task.progress"),
+        "interrupted" => Some("task.cancelled"),
+        _ => None,
+    };
+    if let Some(event) = event {
+        publish_task(&shared.db, &shared.events, event, &task_id).await;
+    }
+    if matches!(
+        outcome,
+        "done" | "skipped" | "failed" | "interrupted" | "awaiting_children"
+    ) {
+        let parent = if outcome == "awaiting_children" {
+            Some(task_id.clone())
+        } else {
+            task.parent_id.clone()
+        };
+        if let Some(parent) = parent {
+            settle(&shared, &parent).await?;
+        }
+    }
     tracing::info!(
         task_id,
         kind,
@@ -324,10 +468,28 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// Ends a parent whose children have all ended, and tells its watchers.
+pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error> {
+    match tasks::settle_parent(&shared.db, parent_id).await? {
+        Some(st) => {
+            let kind = match st.as_str() {
+                "done" => "task.completed",
+                "failed" => "task.failed",
+                _ => "task.cancelled",
+            };
+            publish_task(&shared.db, &shared.events, kind, parent_id).await;
+        }
+        None => publish_task(&shared.db, &shared.events, "task.progress", parent_id).await,
+    }
+    Ok(())
+}
+
 /// Sends the job to its kind's module.
-async fn dispatch(ctx: &JobCtx) -> Result<(), JobError> {
+async fn dispatch(ctx: &JobCtx) -> Result<Outcome, JobError> {
     match ctx.task.kind.as_str() {
-        ping::KIND => ping::run(ctx).await,
+        ping::KIND => ping::run(ctx).await.map(|()| Outcome::Done),
+        download::KIND => download::run(ctx).await,
+        track::KIND => track::run(ctx).await,
         other => Err(JobError::permanent(
             "unknown_kind",
             format!("no job handler for kind `{other}`"),

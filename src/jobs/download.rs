@@ -1,0 +1,171 @@
+//! `download`: the parent task of a request. Resolves the URL (or provider/kind/id) through a
+//! provider, then creates one `track` child per track and waits for them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::track::{self, TrackOptions};
+use super::{JobCtx, JobError, Outcome};
+use crate::db::tasks::{self, NewTask};
+use crate::providers::{self, Fetcher, Resolved, TrackInfo, looks_like_feed};
+use crate::queue::Pool;
+
+/// The ledger kind.
+pub const KIND: &str = "download";
+
+/// What to download, and how to process it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadOptions {
+    /// A URL: a podcast feed or a direct audio file (detected by content).
+    pub url: Option<String>,
+    /// Or a provider name (`http`, `podcast`) …
+    pub provider: Option<String>,
+    /// … with a kind (`track`, `feed`) …
+    pub kind: Option<String>,
+    /// … and an id (for `http` and `podcast`, the URL).
+    pub id: Option<String>,
+    /// Output format (default `media.format`).
+    pub format: Option<String>,
+    /// Quality preset (default `media.quality`).
+    pub quality: Option<String>,
+    /// Path template (default `media.path_template`).
+    pub path_template: Option<String>,
+}
+
+/// Resolves and fans out.
+pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
+    let opts: DownloadOptions = ctx.options()?;
+    let shared = &ctx.shared;
+    let staging = track::staging_dir(&shared.config, &ctx.task.id, true)?;
+    let fetcher = Fetcher {
+        options: track::fetch_options(&shared.config),
+        staging: staging.clone(),
+        cancel: ctx.stop.clone(),
+    };
+    ctx.progress("resolving", 0.0).await?;
+    let mut prefetched = None;
+    let resolved = match (&opts.provider, &opts.url) {
+        (Some(p), _) => {
+            let provider = shared.providers.get(p).ok_or_else(|| {
+                JobError::permanent("validation_error", format!("unknown provider `{p}`"))
+            })?;
+            let kind = opts.kind.as_deref().unwrap_or_default();
+            let id = opts.id.as_deref().unwrap_or_default();
+            provider.resolve(kind, id, &fetcher).await?
+        }
+        (None, Some(url)) => {
+            // Fetch once and look at the content: a feed is expanded, anything else is the
+            // track itself (the file is kept, not downloaded twice).
+            let f = musicd_workers::fetch::fetch(
+                url,
+                &staging,
+                &fetcher.options,
+                &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
+                &ctx.stop,
+            )
+            .await
+            .map_err(super::pipeline_error)?;
+            let head = read_head(f.path()).await;
+            if looks_like_feed(&head, f.content_type.as_deref()) {
+                let body = tokio::fs::read(f.path())
+                    .await
+                    .map_err(|e| JobError::transient("io_error", e.to_string()))?;
+                providers::podcast::parse(&body, url)?
+            } else {
+                prefetched = Some(f.keep());
+                Resolved::Track {
+                    track: TrackInfo {
+                        id: url.clone(),
+                        url: url.clone(),
+                        title: providers::url_stem(url),
+                        ..TrackInfo::default()
+                    },
+                }
+            }
+        }
+        (None, None) => {
+            return Err(JobError::permanent(
+                "validation_error",
+                "`url` or `provider` is required",
+            ));
+        }
+    };
+    let (provider, tracks) = match resolved {
+        Resolved::Track { track } => (
+            opts.provider.clone().unwrap_or_else(|| "http".into()),
+            vec![track],
+        ),
+        Resolved::Collection { tracks, .. } => (
+            opts.provider.clone().unwrap_or_else(|| "podcast".into()),
+            tracks,
+        ),
+    };
+    let children: Vec<NewTask> = tracks
+        .into_iter()
+        .map(|t| NewTask {
+            kind: track::KIND.into(),
+            pool: if prefetched.is_some() {
+                "cpu".into()
+            } else {
+                "io".into()
+            },
+            source: Some(t.url.clone()),
+            options: serde_json::to_value(TrackOptions {
+                track: t,
+                provider: provider.clone(),
+                format: opts.format.clone(),
+                quality: opts.quality.clone(),
+                path_template: opts.path_template.clone(),
+                fetched: None,
+                cover: None,
+            })
+            .unwrap_or_default(),
+            max_attempts: ctx.task.max_attempts,
+            ..NewTask::default()
+        })
+        .collect();
+    let created = tasks::insert_children(&shared.db, &ctx.task, &children).await?;
+    if let (Some(file), Some(child)) = (prefetched, created.first()) {
+        // Hand the downloaded file to the child's own staging directory.
+        let dir = track::staging_dir(&shared.config, &child.id, true)?;
+        let dest = dir.join("source");
+        tokio::fs::rename(&file, &dest)
+            .await
+            .map_err(|e| JobError::transient("io_error", format!("move download: {e}")))?;
+        let mut o: TrackOptions = serde_json::from_str(&child.options)
+            .map_err(|e| JobError::permanent("internal_error", e.to_string()))?;
+        o.fetched = Some(dest.display().to_string());
+        tasks::set_options(
+            &shared.db,
+            &child.id,
+            &serde_json::to_string(&o).unwrap_or_default(),
+        )
+        .await?;
+    }
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    for child in &created {
+        super::publish_task(&shared.db, &shared.events, "task.created", &child.id).await;
+        let pool = Pool::parse(&child.pool).unwrap_or(Pool::Io);
+        if let Err(e) = shared.queue.push(pool, &child.id, None).await {
+            tracing::warn!(
+                task_id = child.id,
+                "enqueue failed, left to the reconciler: {e:#}"
+            );
+        }
+    }
+    Ok(Outcome::AwaitChildren)
+}
+
+async fn read_head(path: &std::path::Path) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 1024];
+    match tokio::fs::File::open(path).await {
+        Ok(mut f) => {
+            let n = f.read(&mut buf).await.unwrap_or(0);
+            buf.truncate(n);
+            buf
+        }
+        Err(_) => Vec::new(),
+    }
+}

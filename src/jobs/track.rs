@@ -1,0 +1,224 @@
+//! `track`: one track of a request, in two stages. `fetch` (io pool) downloads the audio and
+//! the cover into the task's staging directory; `process` (cpu pool) runs the media pipeline
+//! into the library. Each stage starts by clearing what a crashed earlier run left behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::{JobCtx, JobError, Outcome};
+use crate::config::Config;
+use crate::providers::TrackInfo;
+use crate::queue::Pool;
+
+/// The ledger kind.
+pub const KIND: &str = "track";
+
+/// Largest cover image fetched.
+const MAX_COVER_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A track task's options.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrackOptions {
+    /// What the provider knows.
+    pub track: TrackInfo,
+    /// Which provider (part of the identity).
+    pub provider: String,
+    /// Output format override.
+    pub format: Option<String>,
+    /// Quality override.
+    pub quality: Option<String>,
+    /// Path template override.
+    pub path_template: Option<String>,
+    /// The downloaded audio, once fetched.
+    pub fetched: Option<String>,
+    /// The downloaded cover, once fetched.
+    pub cover: Option<String>,
+}
+
+/// `<data_dir>/staging/<task id>`, optionally emptied first.
+pub fn staging_dir(config: &Config, task_id: &str, fresh: bool) -> Result<PathBuf, JobError> {
+    let dir = config.data_dir.join("staging").join(task_id);
+    if fresh {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| JobError::transient("io_error", format!("staging {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// The pipeline's staging directory for a task: on the library's file system.
+fn pipeline_staging(config: &Config, task_id: &str) -> PathBuf {
+    config.library_dir.join(".musicd-staging").join(task_id)
+}
+
+/// Removes every temporary file of a task (both stages).
+pub fn clean_staging(config: &Config, task_id: &str) {
+    let _ = std::fs::remove_dir_all(config.data_dir.join("staging").join(task_id));
+    let _ = std::fs::remove_dir_all(pipeline_staging(config, task_id));
+}
+
+/// Fetch settings from the configuration.
+pub fn fetch_options(config: &Config) -> musicd_workers::fetch::FetchOptions {
+    musicd_workers::fetch::FetchOptions {
+        allow_private: config.fetch_allow_private,
+        max_bytes: config.media.max_input_size.as_u64(),
+        max_attempts: 3,
+        ..Default::default()
+    }
+}
+
+/// Runs the stage the task is in.
+pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
+    let opts: TrackOptions = ctx.options()?;
+    let result = match ctx.task.pool.as_str() {
+        "cpu" => process(ctx, opts).await,
+        _ => fetch(ctx, opts).await,
+    };
+    if !matches!(result, Ok(Outcome::HandOff { .. })) {
+        clean_staging(&ctx.shared.config, &ctx.task.id);
+    }
+    result
+}
+
+async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError> {
+    let config = &ctx.shared.config;
+    let dir = staging_dir(config, &ctx.task.id, true)?;
+    let fetch_opts = fetch_options(config);
+    let url = opts.track.url.clone();
+    let fetched = ctx
+        .while_reporting(
+            "downloading",
+            musicd_workers::fetch::fetch(
+                &url,
+                &dir,
+                &fetch_opts,
+                &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
+                &ctx.stop,
+            ),
+        )
+        .await
+        .map_err(super::pipeline_error)?;
+    let dest = dir.join("source");
+    let tmp = fetched.keep();
+    std::fs::rename(&tmp, &dest)
+        .map_err(|e| JobError::transient("io_error", format!("keep download: {e}")))?;
+    opts.fetched = Some(dest.display().to_string());
+    if let Some(cover_url) = opts.track.cover_url.clone() {
+        let mut co = fetch_opts.clone();
+        co.max_bytes = MAX_COVER_BYTES;
+        match musicd_workers::fetch::fetch(&cover_url, &dir, &co, &|_| {}, &ctx.stop).await {
+            Ok(c) => {
+                let path = dir.join("cover");
+                if std::fs::rename(c.keep(), &path).is_ok() {
+                    opts.cover = Some(path.display().to_string());
+                }
+            }
+            // A missing cover is not worth failing the track for.
+            Err(e) => tracing::info!(task_id = ctx.task.id, "cover not fetched: {}", e.message),
+        }
+    }
+    Ok(Outcome::HandOff {
+        pool: Pool::Cpu,
+        stage: "process",
+        options: serde_json::to_string(&opts).unwrap_or_default(),
+    })
+}
+
+async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> {
+    let config = ctx.shared.config.clone();
+    let Some(input) = opts
+        .fetched
+        .clone()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+    else {
+        // The download is gone (another host's staging, or cleaned): fetch again.
+        let mut o = opts.clone();
+        o.fetched = None;
+        return Ok(Outcome::HandOff {
+            pool: Pool::Io,
+            stage: "fetch",
+            options: serde_json::to_string(&o).unwrap_or_default(),
+        });
+    };
+    let mut popts = config
+        .media
+        .process_options(
+            opts.format.as_deref(),
+            opts.quality.as_deref(),
+            opts.path_template.as_deref(),
+        )
+        .map_err(|e| JobError::permanent("validation_error", e))?;
+    let staging = pipeline_staging(&config, &ctx.task.id);
+    let _ = std::fs::remove_dir_all(&staging);
+    popts.staging_dir = Some(staging);
+    let t = &opts.track;
+    let meta = musicd_workers::TrackMeta {
+        title: t.title.clone(),
+        artists: t.artists.clone(),
+        album: t.album.clone(),
+        album_artist: t.album_artist.clone(),
+        track_number: t.track_number,
+        track_total: t.track_total,
+        date: t.date.clone(),
+        genres: t.genres.clone(),
+        comment: t.comment.clone(),
+        source_url: Some(t.url.clone()),
+        source_id: Some(format!("{}:{}", opts.provider, t.id)),
+        cover: opts.cover.as_deref().and_then(|p| std::fs::read(p).ok()),
+        ..Default::default()
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(std::sync::Mutex::new((String::from("processing"), 0.0f64)));
+    let library = config.library_dir.clone();
+    let (c2, p2) = (cancel.clone(), progress.clone());
+    let job = tokio::task::spawn_blocking(move || {
+        musicd_workers::process_file(
+            &input,
+            &popts,
+            &meta,
+            &library,
+            &|stage, f| {
+                if let Ok(mut p) = p2.lock() {
+                    *p = (format!("{stage:?}").to_lowercase(), f);
+                }
+            },
+            &c2,
+        )
+    });
+    tokio::pin!(job);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    let placed = loop {
+        tokio::select! {
+            r = &mut job => break r,
+            _ = ctx.stop.cancelled(), if !cancel.load(Ordering::Relaxed) => cancel.store(true, Ordering::Relaxed),
+            _ = tick.tick() => {
+                let (stage, f) = progress.lock().map(|p| p.clone()).unwrap_or_default();
+                let _ = ctx.progress(&stage, f).await;
+            }
+        }
+    };
+    let placed = placed
+        .map_err(|e| JobError::permanent("internal_error", format!("pipeline thread: {e}")))?
+        .map_err(super::pipeline_error)?;
+    if cancel.load(Ordering::Relaxed) {
+        return Err(JobError::Interrupted);
+    }
+    let path = placed.path.display().to_string();
+    super::record_output(ctx, &path).await?;
+    if placed.skipped {
+        Ok(Outcome::Skipped(format!(
+            "already in the library as {}",
+            rel(&config.library_dir, &placed.path)
+        )))
+    } else {
+        Ok(Outcome::Done)
+    }
+}
+
+fn rel(base: &Path, p: &Path) -> String {
+    p.strip_prefix(base).unwrap_or(p).display().to_string()
+}

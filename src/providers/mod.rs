@@ -1,0 +1,195 @@
+//! Providers: where audio comes from. A [`Provider`] resolves a URL, or a (kind, id), into
+//! metadata and fetchable audio. The registry holds them in the order they are asked.
+
+pub mod http;
+pub mod podcast;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::jobs::JobError;
+
+/// Metadata of one track as a provider knows it (before the file's own tags).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct TrackInfo {
+    /// Stable identity within the provider (a GUID, a URL).
+    pub id: String,
+    /// Where the audio is.
+    pub url: String,
+    /// Track title.
+    pub title: Option<String>,
+    /// Artists.
+    #[serde(default)]
+    pub artists: Vec<String>,
+    /// Album (or feed) title.
+    pub album: Option<String>,
+    /// Album artist.
+    pub album_artist: Option<String>,
+    /// Position in the album or feed.
+    pub track_number: Option<u32>,
+    /// Number of tracks.
+    pub track_total: Option<u32>,
+    /// Release date (`YYYY-MM-DD` or `YYYY`).
+    pub date: Option<String>,
+    /// Genres.
+    #[serde(default)]
+    pub genres: Vec<String>,
+    /// Comment (an episode's summary).
+    pub comment: Option<String>,
+    /// Cover image URL.
+    pub cover_url: Option<String>,
+}
+
+/// What a URL or id resolved to.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Resolved {
+    /// One track.
+    Track {
+        /// The track.
+        track: TrackInfo,
+    },
+    /// A feed, playlist or album: a list of tracks in source order.
+    Collection {
+        /// `feed`, `playlist` or `album`.
+        collection: String,
+        /// Its title.
+        title: Option<String>,
+        /// Its tracks.
+        tracks: Vec<TrackInfo>,
+    },
+}
+
+/// What a provider can do, for `GET /providers`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ProviderInfo {
+    /// Name used in requests.
+    pub name: &'static str,
+    /// Kinds it resolves.
+    pub kinds: &'static [&'static str],
+    /// What it is for.
+    pub description: &'static str,
+}
+
+/// A source of audio.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// Its name and kinds.
+    fn info(&self) -> ProviderInfo;
+    /// Resolves a (kind, id); for URL-based providers the id is the URL. `body` is the
+    /// already-fetched document when the registry fetched it to sniff the type.
+    async fn resolve(&self, kind: &str, id: &str, fetch: &Fetcher) -> Result<Resolved, JobError>;
+}
+
+/// Guarded HTTP access for providers: SSRF checks, size caps, retries (the media crate's
+/// fetch), into a private staging directory.
+pub struct Fetcher {
+    /// Options for every request.
+    pub options: musicd_workers::fetch::FetchOptions,
+    /// Where downloads go while in flight.
+    pub staging: std::path::PathBuf,
+    /// Stops a fetch.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Fetcher {
+    /// Downloads a document of at most `max` bytes into memory.
+    pub async fn bytes(&self, url: &str, max: u64) -> Result<(Vec<u8>, Option<String>), JobError> {
+        let mut opts = self.options.clone();
+        opts.max_bytes = max;
+        let f = musicd_workers::fetch::fetch(url, &self.staging, &opts, &|_| {}, &self.cancel)
+            .await
+            .map_err(crate::jobs::pipeline_error)?;
+        let body = tokio::fs::read(f.path())
+            .await
+            .map_err(|e| JobError::transient("io_error", format!("read download: {e}")))?;
+        Ok((body, f.content_type.clone()))
+    }
+}
+
+/// Whether a document looks like an RSS or Atom feed.
+pub fn looks_like_feed(body: &[u8], content_type: Option<&str>) -> bool {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    if ct.contains("rss") || ct.contains("atom") {
+        return true;
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(1024)]).to_ascii_lowercase();
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    head.starts_with("<?xml") && (head.contains("<rss") || head.contains("<feed"))
+        || head.starts_with("<rss")
+        || head.starts_with("<feed")
+}
+
+/// The providers, by name.
+#[derive(Clone)]
+pub struct Registry {
+    providers: Vec<Arc<dyn Provider>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.providers.iter().map(|p| p.info().name))
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            providers: vec![Arc::new(podcast::Podcast), Arc::new(http::Http)],
+        }
+    }
+}
+
+impl Registry {
+    /// Every provider's description.
+    pub fn list(&self) -> Vec<ProviderInfo> {
+        self.providers.iter().map(|p| p.info()).collect()
+    }
+
+    /// A provider by name.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers
+            .iter()
+            .find(|p| p.info().name == name)
+            .cloned()
+    }
+}
+
+/// Checks a URL the user gave: `http(s)` only, with a host.
+pub fn parse_user_url(raw: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(raw.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!(
+            "only http and https URLs are supported, not {}:",
+            u.scheme()
+        ));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    Ok(u)
+}
+
+/// The file name at the end of a URL's path, without extension, for a title fallback.
+pub fn url_stem(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let last = u.path_segments()?.next_back()?.to_string();
+    let decoded = percent_decode(&last);
+    let stem = Path::new(&decoded)
+        .file_stem()?
+        .to_string_lossy()
+        .to_string();
+    (!stem.is_empty()).then_some(stem)
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
