@@ -8,7 +8,6 @@ use super::track::{self, TrackOptions};
 use super::{JobCtx, JobError, Outcome};
 use crate::db::tasks::{self, NewTask};
 use crate::providers::{self, Fetcher, Resolved, TrackInfo, looks_like_feed};
-use crate::queue::Pool;
 
 /// The ledger kind.
 pub const KIND: &str = "download";
@@ -145,14 +144,7 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
     }
     let _ = tokio::fs::remove_dir_all(&staging).await;
     for child in &created {
-        super::publish_task(&shared.db, &shared.events, "task.created", &child.id).await;
-        let pool = Pool::parse(&child.pool).unwrap_or(Pool::Io);
-        if let Err(e) = shared.queue.push(pool, &child.id, None).await {
-            tracing::warn!(
-                task_id = child.id,
-                "enqueue failed, left to the reconciler: {e:#}"
-            );
-        }
+        super::announce(&shared.queue, &shared.events, child).await;
     }
     Ok(Outcome::AwaitChildren)
 }

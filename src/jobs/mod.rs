@@ -268,16 +268,13 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
                     .unwrap_or_default(),
             )
             .unwrap_or(Pool::Io);
-            if let Err(e) = shared
-                .queue
-                .push(pool, &task_id, Some(Duration::from_millis(ms as u64 + 50)))
-                .await
-            {
-                tracing::warn!(
-                    task_id,
-                    "cannot re-enqueue an early delivery (the reconciler will): {e:#}"
-                );
-            }
+            enqueue(
+                &shared.queue,
+                pool,
+                &task_id,
+                Some(Duration::from_millis(ms as u64 + 50)),
+            )
+            .await;
             return Ok(());
         }
         Claim::NotClaimable | Claim::Missing => {
@@ -357,12 +354,8 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
                 &options,
             )
             .await?
-                && let Err(e) = shared.queue.push(pool, &task_id, None).await
             {
-                tracing::warn!(
-                    task_id,
-                    "cannot enqueue the next stage (the reconciler will): {e:#}"
-                );
+                enqueue(&shared.queue, pool, &task_id, None).await;
             }
             "handed_off"
         }
@@ -528,15 +521,37 @@ async fn keep_lease(shared: Arc<Shared>, task_id: String, stop: CancellationToke
     }
 }
 
-/// Enqueues a task again; a failure is logged and left to the reconciler.
-async fn push_or_log(shared: &Shared, task: &Task, delay: Option<Duration>) {
-    let pool = Pool::parse(&task.pool).unwrap_or(Pool::Io);
-    if let Err(e) = shared.queue.push(pool, &task.id, delay).await {
-        tracing::warn!(
-            task_id = task.id,
-            "cannot enqueue (the reconciler will): {e:#}"
-        );
+/// Enqueues a task whose row is committed; a failure is logged and left to the reconciler,
+/// which enqueues it once the queue is back.
+pub async fn enqueue(queue: &Queue, pool: Pool, task_id: &str, delay: Option<Duration>) {
+    if let Err(e) = queue.push(pool, task_id, delay).await {
+        tracing::warn!(task_id, "enqueue failed, left to the reconciler: {e:#}");
     }
+}
+
+/// Enqueues a task on the pool its row names.
+async fn push_or_log(shared: &Shared, task: &Task, delay: Option<Duration>) {
+    enqueue(
+        &shared.queue,
+        Pool::parse(&task.pool).unwrap_or(Pool::Io),
+        &task.id,
+        delay,
+    )
+    .await;
+}
+
+/// Tells watchers a task exists and enqueues it.
+pub async fn announce(queue: &Queue, events: &EventBus, task: &Task) {
+    events
+        .publish("task.created", task.owner_id.as_deref(), task_body(task))
+        .await;
+    enqueue(
+        queue,
+        Pool::parse(&task.pool).unwrap_or(Pool::Io),
+        &task.id,
+        None,
+    )
+    .await;
 }
 
 /// Re-enqueues tasks whose queue message may be lost: runs whose lease lapsed (their worker
@@ -567,17 +582,7 @@ pub async fn submit(
 ) -> anyhow::Result<Result<Task, String>> {
     let created = tasks::insert(db, new).await?;
     if let Ok(task) = &created {
-        events
-            .publish("task.created", task.owner_id.as_deref(), task_body(task))
-            .await;
-        let pool = Pool::parse(&task.pool).unwrap_or(Pool::Io);
-        if let Err(e) = queue.push(pool, &task.id, None).await {
-            // The row is committed; the reconciler will enqueue it once the queue is back.
-            tracing::warn!(
-                task_id = task.id,
-                "enqueue failed, left to the reconciler: {e:#}"
-            );
-        }
+        announce(queue, events, task).await;
     }
     Ok(created)
 }
