@@ -232,8 +232,8 @@ pub enum Claim {
     Claimed(Box<Task>),
     /// The task is finished, cancelled, or held by a live lease.
     NotClaimable,
-    /// The task waits for a retry that is due in this many milliseconds.
-    NotDue(i64),
+    /// The task waits for a retry that is due in this many milliseconds, on this pool.
+    NotDue(i64, String),
     /// No such task: the message is stale.
     Missing,
 }
@@ -264,15 +264,15 @@ pub async fn claim(
     match row {
         Some(t) => Ok(Claim::Claimed(Box::new(t))),
         None => {
-            let row: Option<(String, Option<i64>)> =
-                sqlx::query_as("SELECT status, run_after FROM tasks WHERE id = $1")
+            let row: Option<(String, Option<i64>, String)> =
+                sqlx::query_as("SELECT status, run_after, pool FROM tasks WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&db.pool)
                     .await?;
             Ok(match row {
                 None => Claim::Missing,
-                Some((s, Some(due))) if s == status::QUEUED && due > now => {
-                    Claim::NotDue(due - now)
+                Some((s, Some(due), pool)) if s == status::QUEUED && due > now => {
+                    Claim::NotDue(due - now, pool)
                 }
                 Some(_) => Claim::NotClaimable,
             })

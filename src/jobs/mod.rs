@@ -258,16 +258,10 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
     let lease_ms = lease.as_millis() as i64;
     let task = match tasks::claim(&shared.db, &task_id, &shared.worker_id, lease_ms).await? {
         Claim::Claimed(t) => *t,
-        Claim::NotDue(ms) => {
+        Claim::NotDue(ms, pool) => {
             // Delivered early (the SQLite queue schedules in whole seconds): send it again
             // for the rest of the wait rather than dropping it.
-            let pool = Pool::parse(
-                &tasks::get(&shared.db, &task_id)
-                    .await?
-                    .map(|t| t.pool)
-                    .unwrap_or_default(),
-            )
-            .unwrap_or(Pool::Io);
+            let pool = Pool::parse(&pool).unwrap_or(Pool::Io);
             enqueue(
                 &shared.queue,
                 pool,
