@@ -40,6 +40,8 @@ pub struct App {
     pub events: Arc<EventBus>,
     /// Fired when the process shuts down (ends event streams).
     pub shutdown: CancellationToken,
+    /// What jobs share: providers, limits, the queue (for enqueueing from handlers).
+    pub shared: Arc<Shared>,
 }
 
 /// Shared handle given to handlers.
@@ -147,7 +149,11 @@ impl Application {
         } else {
             EventBus::redis(&config.redis_url, &config.queue.prefix).await?
         };
+        let limits = Arc::new(crate::limits::Limits::new(
+            crate::limits::RuntimeLimits::load(&db, &config).await?,
+        ));
         let shared = Arc::new(Shared {
+            limits,
             events: events.clone(),
             config: config.clone(),
             db: db.clone(),
@@ -196,6 +202,7 @@ impl Application {
             config,
             db,
             queue,
+            shared: shared.clone(),
         });
         // Start-up reconcile: every queued row and every run whose lease lapsed is enqueued
         // again. Duplicates are harmless: a job claims its row before it works.
@@ -215,6 +222,12 @@ impl Application {
         let workers = self
             .run_workers
             .then(|| tokio::spawn(workers::run(self.shared.clone(), shutdown.clone())));
+        tokio::spawn(crate::limits::refresh_loop(
+            self.shared.limits.clone(),
+            self.shared.db.clone(),
+            self.shared.config.clone(),
+            shutdown.clone(),
+        ));
         let reconciler = tokio::spawn(workers::reconcile_loop(
             self.shared.clone(),
             shutdown.clone(),

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `worker`, `migrate`, `user create`, `config print`.
+//! The command line: `serve`, `worker`, `migrate`, `import`, `user create`, `config print`,
+//! and the client verbs `add`, `tasks` and `task` (in `client`) that talk to a running daemon.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -55,6 +56,12 @@ enum Command {
     Migrate,
     /// Run local files through the media pipeline into the library.
     Import(crate::import::ImportArgs),
+    /// Ask a running daemon to download a URL (needs an API key; see MUSICD_API_KEY).
+    Add(crate::client::AddArgs),
+    /// List a running daemon's tasks, newest first.
+    Tasks(crate::client::TasksArgs),
+    /// Show one task and its tracks, or follow it with --follow.
+    Task(crate::client::TaskArgs),
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -155,6 +162,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Serve => daemon(config, Role::Serve).await,
         Command::Worker => daemon(config, Role::Worker).await,
         Command::Import(_) => unreachable!("handled before the runtime starts"),
+        Command::Add(args) => Ok(crate::client::add(&config, args).await),
+        Command::Tasks(args) => Ok(crate::client::tasks(&config, args).await),
+        Command::Task(args) => Ok(crate::client::task(&config, args).await),
         Command::Migrate => {
             open_db(&config).await?;
             println!("migrations applied");

@@ -65,6 +65,33 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// What the media pipeline produces.
     pub media: MediaConfig,
+    /// Where the client verbs (`musicd add`, `musicd tasks`) find the daemon.
+    pub client: ClientConfig,
+}
+
+/// Where the client verbs find the daemon and which key they send. `--url` / `MUSICD_URL`
+/// and `--api-key` / `MUSICD_API_KEY` take precedence.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// Daemon URL, e.g. `https://music.example.org`; empty means `http://<listen>`.
+    pub url: String,
+    /// API key sent as `X-API-Key`. A secret: redacted in `Debug` and `config print`.
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if self.api_key.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("ClientConfig")
+            .field("url", &redact_url(&self.url))
+            .field("api_key", &key)
+            .finish()
+    }
 }
 
 /// What the media pipeline produces, unless a request says otherwise.
@@ -207,6 +234,9 @@ pub struct QueueConfig {
     pub shutdown_timeout: Duration,
 }
 
+/// The most concurrent jobs a pool (or connections a host) may be given.
+pub const MAX_POOL: usize = 64;
+
 /// Worker pool sizes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -217,6 +247,12 @@ pub struct WorkersConfig {
     pub io_concurrency: usize,
     /// Concurrent jobs in the cpu pool (decode, transcode, loudness, tags); 0 = the cores.
     pub cpu_concurrency: usize,
+    /// Concurrent downloads from one upstream host, per process.
+    pub per_host_connections: usize,
+    /// Requests per minute to one upstream host, per process; 0 = no budget.
+    pub per_host_requests_per_minute: u32,
+    /// Children of one request queued at once; the rest wait in the ledger.
+    pub enqueue_window: usize,
 }
 
 impl Default for Config {
@@ -239,6 +275,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             workers: WorkersConfig::default(),
             media: MediaConfig::default(),
+            client: ClientConfig::default(),
         }
     }
 }
@@ -287,6 +324,9 @@ impl Default for WorkersConfig {
             enabled: true,
             io_concurrency: 8,
             cpu_concurrency: 0,
+            per_host_connections: 4,
+            per_host_requests_per_minute: 0,
+            enqueue_window: 256,
         }
     }
 }
@@ -426,8 +466,17 @@ impl Config {
         if self.queue.lease < Duration::from_secs(3) {
             return err("queue.lease", "must be at least 3s");
         }
-        if self.workers.io_concurrency == 0 {
-            return err("workers.io_concurrency", "must be at least 1");
+        if self.workers.io_concurrency == 0 || self.workers.io_concurrency > MAX_POOL {
+            return err("workers.io_concurrency", "must be between 1 and 64");
+        }
+        if self.workers.cpu_concurrency > MAX_POOL {
+            return err("workers.cpu_concurrency", "must be at most 64");
+        }
+        if self.workers.per_host_connections == 0 || self.workers.per_host_connections > MAX_POOL {
+            return err("workers.per_host_connections", "must be between 1 and 64");
+        }
+        if self.workers.enqueue_window == 0 {
+            return err("workers.enqueue_window", "must be at least 1");
         }
         if self.security.login_per_minute == 0 || self.security.login_burst == 0 {
             return err("security.login_per_minute", "must be at least 1");
@@ -469,13 +518,18 @@ impl Config {
     /// The configuration as TOML with secrets replaced by `<redacted>`.
     pub fn to_redacted_toml(&self) -> String {
         let mut copy = self.clone();
-        for secret in [&mut copy.jwt_secret, &mut copy.admin_password] {
+        for secret in [
+            &mut copy.jwt_secret,
+            &mut copy.admin_password,
+            &mut copy.client.api_key,
+        ] {
             if !secret.is_empty() {
                 *secret = "<redacted>".into();
             }
         }
         copy.database_url = redact_url(&copy.database_url);
         copy.redis_url = redact_url(&copy.redis_url);
+        copy.client.url = redact_url(&copy.client.url);
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 }
@@ -507,9 +561,15 @@ mod tests {
             jwt_secret: "x".repeat(40),
             admin_password: "hunter2hunter2".into(),
             redis_url: "redis://:pw@127.0.0.1:6379".into(),
+            client: ClientConfig {
+                url: String::new(),
+                api_key: "mk_client-key-secret".into(),
+            },
             ..Config::default()
         };
         let out = c.to_redacted_toml();
+        assert!(!out.contains("client-key-secret"));
+        assert!(!format!("{:?}", c.client).contains("client-key-secret"));
         assert!(!out.contains("hunter2"));
         assert!(!out.contains(&"x".repeat(40)));
         assert!(!out.contains(":pw@"));

@@ -50,6 +50,8 @@ pub async fn list(
         kind: q.kind,
         active_only: q.active_only,
         top_level: false,
+        finished_only: false,
+        q: None,
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
     };
     let mut items = tasks::list(&app.db, &filter, limit + 1).await?;

@@ -177,6 +177,10 @@ pub struct Filter {
     pub active_only: bool,
     /// Only top-level tasks (no parent).
     pub top_level: bool,
+    /// Only finished tasks (history).
+    pub finished_only: bool,
+    /// Text search over source, output path and error (case-insensitive substring).
+    pub q: Option<String>,
     /// Keyset cursor: tasks created before this `(created_at, id)`.
     pub before: Option<(i64, String)>,
 }
@@ -204,6 +208,17 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Er
     if f.top_level {
         sql += " AND parent_id IS NULL";
     }
+    if f.finished_only {
+        sql += " AND status NOT IN ('queued', 'running', 'processing')";
+    }
+    if f.q.is_some() {
+        let (a, b, c) = (p(), p(), p());
+        sql += &format!(
+            " AND (LOWER(COALESCE(source, '')) LIKE {a} ESCAPE '\\' \
+             OR LOWER(COALESCE(output_path, '')) LIKE {b} ESCAPE '\\' \
+             OR LOWER(COALESCE(error, '')) LIKE {c} ESCAPE '\\')"
+        );
+    }
     if f.before.is_some() {
         let (a, b, c) = (p(), p(), p());
         sql += &format!(" AND (created_at < {a} OR (created_at = {b} AND id < {c}))");
@@ -218,6 +233,10 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Er
     }
     if let Some(k) = &f.kind {
         q = q.bind(k.clone());
+    }
+    if let Some(text) = &f.q {
+        let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
+        q = q.bind(pattern.clone()).bind(pattern.clone()).bind(pattern);
     }
     if let Some((at, id)) = &f.before {
         q = q.bind(*at).bind(*at).bind(id.clone());
@@ -357,7 +376,7 @@ pub async fn requeue(
     let (code, message) = error.unzip();
     let r = sqlx::query(
         "UPDATE tasks SET status = 'queued', worker_id = NULL, lease_until = NULL, run_after = $3,
-            error_code = COALESCE($4, error_code), error = COALESCE($5, error),
+            stage = CASE WHEN $3 IS NULL THEN stage ELSE 'waiting' END, error_code = COALESCE($4, error_code), error = COALESCE($5, error),
             attempts = attempts - $6, updated_at = $7
          WHERE id = $1 AND worker_id = $2 AND status = 'running'",
     )
@@ -410,7 +429,8 @@ pub async fn orphans(
     sqlx::query_as(
         "SELECT id, pool FROM tasks
          WHERE (status = 'running' AND lease_until < $1)
-            OR (status = 'queued' AND updated_at < $2 AND (run_after IS NULL OR run_after <= $1))
+            OR (status = 'queued' AND held = 0 AND updated_at < $2
+                AND (run_after IS NULL OR run_after <= $1))
          ORDER BY created_at LIMIT $3",
     )
     .bind(now)
@@ -427,7 +447,7 @@ pub async fn reclaim_for_queue(db: &Db, id: &str, stale_before: i64) -> Result<b
     let r = sqlx::query(
         "UPDATE tasks SET status = 'queued', worker_id = NULL, lease_until = NULL, updated_at = $2
          WHERE id = $1 AND ((status = 'running' AND lease_until < $2)
-            OR (status = 'queued' AND updated_at < $3))",
+            OR (status = 'queued' AND held = 0 AND updated_at < $3))",
     )
     .bind(id)
     .bind(now)
@@ -604,8 +624,7 @@ pub async fn retry_failed(
     let now = now_ms();
     let children: Vec<(String, String)> = sqlx::query_as(
         "UPDATE tasks SET status = 'queued', error = NULL, error_code = NULL, finished_at = NULL,
-            max_attempts = attempts + $2, run_after = NULL, updated_at = $3,
-            pool = CASE WHEN stage = 'process' THEN 'cpu' ELSE 'io' END
+            max_attempts = attempts + $2, run_after = NULL, updated_at = $3, held = 0
          WHERE parent_id = $1 AND status = 'failed' RETURNING id, pool",
     )
     .bind(id)
@@ -683,10 +702,12 @@ pub async fn status_of(db: &Db, id: &str) -> Result<Option<String>, sqlx::Error>
 }
 
 /// Inserts many children of a parent in one transaction.
+/// Children past the first `window` are held: queueable only once released.
 pub async fn insert_children(
     db: &Db,
     parent: &Task,
     children: &[NewTask],
+    window: usize,
 ) -> Result<Vec<Task>, sqlx::Error> {
     let mut tx = db.pool.begin().await?;
     let mut out = Vec::with_capacity(children.len());
@@ -694,8 +715,8 @@ pub async fn insert_children(
         let now = now_ms() + i as i64 / 1000;
         let t = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tasks (id, parent_id, owner_id, kind, pool, status, stage, max_attempts, source,
-                options, idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
+                options, idempotency_key, held, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $12, $11, $11) RETURNING {COLUMNS}"
         )))
         .bind(new_id())
         .bind(&parent.id)
@@ -708,6 +729,7 @@ pub async fn insert_children(
         .bind(c.options.to_string())
         .bind(&c.idempotency_key)
         .bind(now)
+        .bind(i64::from(i >= window))
         .fetch_one(&mut *tx)
         .await?;
         out.push(t);
@@ -724,4 +746,153 @@ pub async fn set_options(db: &Db, id: &str, options: &str) -> Result<(), sqlx::E
         .execute(&db.pool)
         .await?;
     Ok(())
+}
+
+/// Escapes `\`, `%` and `_` for a `LIKE … ESCAPE '\'` pattern.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Counts for `GET /history/stats`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Stats {
+    /// Top-level requests by status.
+    pub requests: std::collections::BTreeMap<String, i64>,
+    /// Tracks (children and single tracks) by status.
+    pub tracks: std::collections::BTreeMap<String, i64>,
+    /// Bytes fetched by finished tracks.
+    pub bytes_downloaded: i64,
+    /// Tracks finished in the last 24 hours.
+    pub tracks_last_24h: i64,
+}
+
+/// History statistics for one owner (or everyone).
+pub async fn stats(db: &Db, owner_id: Option<&str>) -> Result<Stats, sqlx::Error> {
+    let owner = if owner_id.is_some() {
+        "AND owner_id = $2"
+    } else {
+        "AND $2 IS NULL"
+    };
+    let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT CASE WHEN kind = 'download' THEN 'request' ELSE 'track' END, status, COUNT(*),
+            COALESCE(SUM(bytes_done), 0),
+            COALESCE(SUM(CASE WHEN finished_at > $1 THEN 1 ELSE 0 END), 0)
+         FROM tasks WHERE kind IN ('download', 'track') {owner} GROUP BY 1, 2"
+    )))
+    .bind(now_ms() - 86_400_000)
+    .bind(owner_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut s = Stats::default();
+    for (what, st, n, bytes, recent) in rows {
+        if what == "request" {
+            s.requests.insert(st, n);
+        } else {
+            if st == status::DONE {
+                s.bytes_downloaded += bytes;
+            }
+            if matches!(st.as_str(), "done" | "failed" | "skipped" | "cancelled") {
+                s.tracks_last_24h += recent;
+            }
+            s.tracks.insert(st, n);
+        }
+    }
+    Ok(s)
+}
+
+/// Deletes finished top-level tasks (with their children) that ended before `before` (Unix
+/// ms). Returns how many requests were removed.
+pub async fn cleanup(db: &Db, owner_id: Option<&str>, before: i64) -> Result<u64, sqlx::Error> {
+    let owner = if owner_id.is_some() {
+        "AND owner_id = $2"
+    } else {
+        "AND $2 IS NULL"
+    };
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM tasks WHERE parent_id IS NULL AND finished_at < $1 {owner}
+            AND status NOT IN ('queued', 'running', 'processing')
+            AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id
+                AND c.status IN ('queued', 'running', 'processing'))"
+    )))
+    .bind(before)
+    .bind(owner_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Ids of active top-level tasks of one owner (or everyone), for cancel-all.
+pub async fn active_roots(db: &Db, owner_id: Option<&str>) -> Result<Vec<String>, sqlx::Error> {
+    let owner = if owner_id.is_some() {
+        "AND owner_id = $1"
+    } else {
+        "AND $1 IS NULL"
+    };
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM tasks WHERE parent_id IS NULL
+            AND status IN ('queued', 'running', 'processing') {owner}"
+    )))
+    .bind(owner_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Releases up to `window` minus the active, released children of a parent: held children
+/// become queueable, oldest first. Returns `(id, pool)` of those released, to enqueue.
+pub async fn release_held(
+    db: &Db,
+    parent_id: &str,
+    window: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let active: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks WHERE parent_id = $1 AND held = 0
+            AND status IN ('queued', 'running')",
+    )
+    .bind(parent_id)
+    .fetch_one(&db.pool)
+    .await?;
+    let room = window - active;
+    if room <= 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, pool FROM tasks WHERE parent_id = $1 AND held = 1 AND status = 'queued'
+         ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(parent_id)
+    .bind(room)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut released = Vec::with_capacity(ids.len());
+    for (id, pool) in ids {
+        // Compare-and-set: of two processes releasing at once, one wins each row.
+        let r =
+            sqlx::query("UPDATE tasks SET held = 0, updated_at = $2 WHERE id = $1 AND held = 1")
+                .bind(&id)
+                .bind(now_ms())
+                .execute(&db.pool)
+                .await?;
+        if r.rows_affected() > 0 {
+            released.push((id, pool));
+        }
+    }
+    Ok(released)
+}
+
+/// Parents that have held children and room to release more (for the reconciler).
+pub async fn parents_with_held(db: &Db, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT parent_id FROM tasks WHERE held = 1 AND status = 'queued'
+            AND parent_id IS NOT NULL LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
 }

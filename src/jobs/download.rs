@@ -124,7 +124,8 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
             ..NewTask::default()
         })
         .collect();
-    let created = tasks::insert_children(&shared.db, &ctx.task, &children).await?;
+    let window = shared.config.workers.enqueue_window;
+    let created = tasks::insert_children(&shared.db, &ctx.task, &children, window).await?;
     if let (Some(file), Some(child)) = (prefetched, created.first()) {
         // Hand the downloaded file to the child's own staging directory.
         let dir = track::staging_dir(&shared.config, &child.id, true)?;
@@ -143,8 +144,21 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
         .await?;
     }
     let _ = tokio::fs::remove_dir_all(&staging).await;
-    for child in &created {
-        super::announce(&shared.queue, &shared.events, child).await;
+    // Every child is announced; only the first `window` are queued now, the rest as earlier
+    // ones end (see `jobs::settle`).
+    for (i, child) in created.iter().enumerate() {
+        if i < window {
+            super::announce(&shared.queue, &shared.events, child).await;
+        } else {
+            shared
+                .events
+                .publish(
+                    "task.created",
+                    child.owner_id.as_deref(),
+                    super::task_body(child),
+                )
+                .await;
+        }
     }
     Ok(Outcome::AwaitChildren)
 }

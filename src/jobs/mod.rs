@@ -35,6 +35,8 @@ pub struct Shared {
     pub events: Arc<EventBus>,
     /// The sources of audio.
     pub providers: crate::providers::Registry,
+    /// Jobs per pool and connections per host, changeable at run time.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// How a job ended well.
@@ -253,7 +255,12 @@ impl JobCtx {
 
 /// Runs one queue message to its end. Errors returned here are only infrastructure errors
 /// (the database is unreachable); the lease then lapses and the reconciler re-enqueues.
-pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error> {
+pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(), sqlx::Error> {
+    // The pool's run-time limit; the queue delivers up to `MAX_POOL` messages at once.
+    let _slot = tokio::select! {
+        slot = shared.limits.job_slot(pool) => slot,
+        _ = shared.hand_back.cancelled() => return Ok(()),
+    };
     let lease = shared.config.queue.lease;
     let lease_ms = lease.as_millis() as i64;
     let task = match tasks::claim(&shared.db, &task_id, &shared.worker_id, lease_ms).await? {
@@ -457,6 +464,7 @@ pub async fn run(shared: Arc<Shared>, task_id: String) -> Result<(), sqlx::Error
 
 /// Ends a parent whose children have all ended, and tells its watchers.
 pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error> {
+    release_held(shared, parent_id).await?;
     match tasks::settle_parent(&shared.db, parent_id).await? {
         Some(st) => {
             let kind = match st.as_str() {
@@ -467,6 +475,21 @@ pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error>
             publish_task(&shared.db, &shared.events, kind, parent_id).await;
         }
         None => publish_task(&shared.db, &shared.events, "task.progress", parent_id).await,
+    }
+    Ok(())
+}
+
+/// Queues held children of a parent as room frees in its window.
+pub async fn release_held(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error> {
+    let window = shared.config.workers.enqueue_window as i64;
+    for (id, pool) in tasks::release_held(&shared.db, parent_id, window).await? {
+        enqueue(
+            &shared.queue,
+            Pool::parse(&pool).unwrap_or(Pool::Io),
+            &id,
+            None,
+        )
+        .await;
     }
     Ok(())
 }
@@ -484,33 +507,41 @@ async fn dispatch(ctx: &JobCtx) -> Result<Outcome, JobError> {
     }
 }
 
-/// Renews the lease every third of its length; stops the job when the lease is lost.
+/// How often a running job looks for a cancel request.
+const CANCEL_CHECK: Duration = Duration::from_millis(500);
+
+/// Renews the lease every third of its length and looks for a cancel twice a second; stops
+/// the job when the task was cancelled or the lease is lost.
 async fn keep_lease(shared: Arc<Shared>, task_id: String, stop: CancellationToken) {
     let lease = shared.config.queue.lease;
-    let every = lease / 3;
+    let mut last_renew = Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(CANCEL_CHECK) => {}
         }
-        match tasks::renew_lease(
-            &shared.db,
-            &task_id,
-            &shared.worker_id,
-            lease.as_millis() as i64,
-        )
-        .await
-        {
+        let still_ours = if last_renew.elapsed() >= lease / 3 {
+            last_renew = Instant::now();
+            tasks::renew_lease(
+                &shared.db,
+                &task_id,
+                &shared.worker_id,
+                lease.as_millis() as i64,
+            )
+            .await
+        } else {
+            tasks::status_of(&shared.db, &task_id)
+                .await
+                .map(|s| s.as_deref() == Some(status::RUNNING))
+        };
+        match still_ours {
             Ok(true) => {}
             Ok(false) => {
-                tracing::info!(
-                    task_id,
-                    "lease lost (cancelled or taken over): stopping the job"
-                );
+                tracing::info!(task_id, "task cancelled or lease lost: stopping the job");
                 stop.cancel();
                 return;
             }
-            Err(e) => tracing::warn!(task_id, "cannot renew lease: {e}"),
+            Err(e) => tracing::warn!(task_id, "cannot check the task: {e}"),
         }
     }
 }
@@ -567,6 +598,15 @@ pub async fn reconcile(db: &Db, queue: &Queue, stale: Duration) -> anyhow::Resul
     Ok(count)
 }
 
+/// Releases held children of every parent with room (after a crash between a child's end
+/// and the release that should have followed).
+pub async fn release_all_held(shared: &Shared) -> Result<(), sqlx::Error> {
+    for parent in tasks::parents_with_held(&shared.db, 1000).await? {
+        release_held(shared, &parent).await?;
+    }
+    Ok(())
+}
+
 /// Creates a task row and enqueues it (row first, then the message).
 pub async fn submit(
     db: &Db,
@@ -583,11 +623,14 @@ pub async fn submit(
 
 /// The body of a task event: what clients need to draw it.
 pub fn task_body(t: &Task) -> serde_json::Value {
+    // A queued retry that is not due yet is shown as `waiting`, with `waiting_until`.
+    let waiting =
+        t.status == status::QUEUED && t.run_after.is_some_and(|at| at > crate::db::now_ms());
     serde_json::json!({
         "task_id": t.id,
         "parent_id": t.parent_id,
         "task_kind": t.kind,
-        "status": t.status,
+        "status": if waiting { "waiting" } else { t.status.as_str() },
         "stage": t.stage,
         "percent": (t.progress * 1000.0).round() / 10.0,
         "bytes_done": t.bytes_done,

@@ -88,6 +88,18 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
     let dir = staging_dir(config, &ctx.task.id, true)?;
     let fetch_opts = fetch_options(config);
     let url = opts.track.url.clone();
+    let host = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let limits = &ctx.shared.limits;
+    if limits.paused_until(&host).is_some() {
+        ctx.progress("waiting", 0.0).await?;
+    }
+    let _host_slot = tokio::select! {
+        p = limits.host_permit(&host) => p,
+        _ = ctx.stop.cancelled() => return Err(JobError::Interrupted),
+    };
     let fetched = ctx
         .while_reporting(
             "downloading",
@@ -100,7 +112,13 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
             ),
         )
         .await
-        .map_err(super::pipeline_error)?;
+        .map_err(|e| {
+            if let Some(wait) = e.retry_after {
+                // The host asked us to wait: every download from it waits, not just this one.
+                limits.pause_host(&host, wait);
+            }
+            super::pipeline_error(e)
+        })?;
     let dest = dir.join("source");
     let tmp = fetched.keep();
     std::fs::rename(&tmp, &dest)

@@ -28,6 +28,7 @@ macro_rules! register_pool {
         let poll = shared.config.queue.poll_interval;
         let name = format!("{}-{}", shared.worker_id, $pool.as_str());
         let concurrency = $concurrency;
+        let pool = $pool;
         $monitor.register(move |_restarts| {
             let shared = shared.clone();
             WorkerBuilder::new(name.clone())
@@ -37,7 +38,7 @@ macro_rules! register_pool {
                 .build(move |msg: super::JobMsg| {
                     let shared = shared.clone();
                     async move {
-                        jobs::run(shared, msg.task_id)
+                        jobs::run(shared, msg.task_id, pool)
                             .await
                             .map_err(|e| Box::new(e) as BoxDynError)
                     }
@@ -48,8 +49,11 @@ macro_rules! register_pool {
 
 /// Runs both pools until `shutdown` fires, then drains as described in the module docs.
 pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let io = shared.config.workers.io_concurrency;
-    let cpu = shared.config.cpu_concurrency();
+    // The queue may deliver up to the ceiling; `jobs::run` holds each job to the pool's
+    // run-time limit, so `PUT /config` can raise or lower it without a restart.
+    let limits = shared.limits.current();
+    let (io, cpu) = (limits.io_concurrency, limits.cpu_concurrency);
+    let ceiling = crate::config::MAX_POOL;
     tracing::info!(
         worker_id = shared.worker_id,
         backend = shared.queue.backend_name(),
@@ -67,16 +71,16 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
             cpu: s_cpu,
             ..
         } => {
-            let m = register_pool!(monitor, s_io, shared, Pool::Io, io);
-            register_pool!(m, s_cpu, shared, Pool::Cpu, cpu)
+            let m = register_pool!(monitor, s_io, shared, Pool::Io, ceiling);
+            register_pool!(m, s_cpu, shared, Pool::Cpu, ceiling)
         }
         Queue::Redis {
             io: s_io,
             cpu: s_cpu,
             ..
         } => {
-            let m = register_pool!(monitor, s_io, shared, Pool::Io, io);
-            register_pool!(m, s_cpu, shared, Pool::Cpu, cpu)
+            let m = register_pool!(monitor, s_io, shared, Pool::Io, ceiling);
+            register_pool!(m, s_cpu, shared, Pool::Cpu, ceiling)
         }
     };
     let timeout = shared.config.queue.shutdown_timeout;
@@ -117,6 +121,9 @@ pub async fn reconcile_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
         }
         if let Err(e) = jobs::reconcile(&shared.db, &shared.queue, stale).await {
             tracing::warn!("reconcile failed: {e:#}");
+        }
+        if let Err(e) = jobs::release_all_held(&shared).await {
+            tracing::warn!("releasing held children failed: {e}");
         }
     }
 }

@@ -343,3 +343,23 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `musicd add` without a key stops before contacting the daemon and says how to get one.
+#[test]
+fn add_without_key_explains_how_to_get_one() {
+    let dirs = Dirs::new();
+    let port = free_port();
+    let out = musicd(
+        dirs.tmp.path(),
+        &["add", "http://example.com/x.mp3"],
+        &[("MUSICD_URL", &format!("http://127.0.0.1:{port}"))],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a missing key is a usage problem"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MUSICD_API_KEY"), "{err}");
+    assert!(err.contains("/api/v1/api-keys"), "{err}");
+}
