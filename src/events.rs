@@ -105,7 +105,12 @@ impl EventBus {
 
     /// A bus over a Redis stream named `<prefix>:events`.
     pub async fn redis(url: &str, prefix: &str) -> anyhow::Result<Arc<Self>> {
-        let conn = apalis_redis::connect(url).await?;
+        // The tail blocks in XREAD for up to a second: the default response timeout is shorter.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        let conn =
+            redis::aio::ConnectionManager::new_with_config(redis::Client::open(url)?, config)
+                .await?;
         Ok(Arc::new(Self::new(Some((
             conn,
             format!("{prefix}:events"),

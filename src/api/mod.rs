@@ -4,11 +4,15 @@
 
 pub mod auth;
 pub mod diagnostics;
+pub mod downloads;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod history;
 pub mod keys;
+pub mod providers;
+pub mod settings;
 pub mod tasks;
 pub mod users;
 
@@ -116,8 +120,21 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(users::delete))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::delete))
+        .routes(routes!(downloads::create))
         .routes(routes!(tasks::list))
-        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::updates))
+        .routes(routes!(tasks::cancel_all))
+        .routes(routes!(tasks::get, tasks::delete))
+        .routes(routes!(tasks::children))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(tasks::retry))
+        .routes(routes!(history::list))
+        .routes(routes!(history::stats))
+        .routes(routes!(history::cleanup))
+        .routes(routes!(providers::list))
+        .routes(routes!(providers::info))
+        .routes(routes!(settings::get, settings::put))
+        .routes(routes!(settings::validate))
         .routes(routes!(diagnostics::ping))
         .routes(routes!(events::stream))
         .routes(routes!(events::ticket))

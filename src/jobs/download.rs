@@ -56,15 +56,19 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
         (None, Some(url)) => {
             // Fetch once and look at the content: a feed is expanded, anything else is the
             // track itself (the file is kept, not downloaded twice).
-            let f = musicd_workers::fetch::fetch(
-                url,
-                &staging,
-                &fetcher.options,
-                &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
-                &ctx.stop,
-            )
-            .await
-            .map_err(super::pipeline_error)?;
+            let f = ctx
+                .while_reporting(
+                    "downloading",
+                    musicd_workers::fetch::fetch(
+                        url,
+                        &staging,
+                        &fetcher.options,
+                        &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
+                        &ctx.stop,
+                    ),
+                )
+                .await
+                .map_err(super::pipeline_error)?;
             let head = read_head(f.path()).await;
             if looks_like_feed(&head, f.content_type.as_deref()) {
                 let body = tokio::fs::read(f.path())

@@ -17,7 +17,7 @@ const PUBLIC: &[&str] = &[
 ];
 
 /// Route prefixes only an admin may use.
-const ADMIN_ONLY: &[&str] = &["/api/v1/users", "/api/v1/diagnostics"];
+const ADMIN_ONLY: &[&str] = &["/api/v1/users", "/api/v1/diagnostics", "/api/v1/config"];
 
 /// Every (method, path) in the OpenAPI document, with path parameters filled in.
 async fn all_routes(app: &TestApp) -> Vec<(Method, String, String)> {

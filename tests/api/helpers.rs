@@ -119,6 +119,14 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    pub fn library(&self) -> PathBuf {
+        self._dirs.library()
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self._dirs.data()
+    }
+
     /// Logs in and returns the access token.
     pub async fn login(&self, user: &str, pw: &str) -> String {
         login(&self.client, &self.base, user, pw).await

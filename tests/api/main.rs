@@ -4,7 +4,9 @@
 mod auth;
 mod cli;
 mod db;
+mod downloads;
 mod edge;
 mod events;
 mod helpers;
 mod queue;
+mod upstream;

@@ -73,7 +73,7 @@ async fn sqlite_round_trip_and_retry_with_backoff() {
     app.stop().await;
 }
 
-fn daemon_env(
+pub fn daemon_env(
     dirs: &Dirs,
     prefix: &str,
     port: u16,

@@ -1,0 +1,123 @@
+//! `POST /downloads`: a request becomes a `download` task at once (202); a job resolves it
+//! and fans out one `track` task per track.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
+use super::with_status;
+use crate::app::AppState;
+use crate::auth::Identity;
+use crate::db::tasks::NewTask;
+use crate::jobs::{self, download::DownloadOptions};
+use crate::providers::parse_user_url;
+
+/// Checks a request and returns the identity of what it asks for.
+fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError> {
+    let target = match (&o.url, &o.provider) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                Some("url"),
+                "give either `url` or `provider`/`kind`/`id`, not both",
+            ));
+        }
+        (Some(raw), None) => {
+            let u = parse_user_url(raw).map_err(|m| ApiError::validation(Some("url"), m))?;
+            o.url = Some(u.to_string());
+            u.to_string()
+        }
+        (None, Some(p)) => {
+            let provider = app.shared.providers.get(p).ok_or_else(|| {
+                ApiError::validation(Some("provider"), format!("unknown provider `{p}`"))
+            })?;
+            let kinds = provider.info().kinds;
+            let kind = o
+                .kind
+                .as_deref()
+                .ok_or_else(|| ApiError::validation(Some("kind"), "`kind` is required"))?;
+            if !kinds.contains(&kind) {
+                return Err(ApiError::validation(
+                    Some("kind"),
+                    format!("provider `{p}` has kinds {}", kinds.join(", ")),
+                ));
+            }
+            let id =
+                o.id.as_deref()
+                    .filter(|i| !i.trim().is_empty())
+                    .ok_or_else(|| ApiError::validation(Some("id"), "`id` is required"))?;
+            format!("{p}:{kind}:{id}")
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                Some("url"),
+                "`url` (or `provider`, `kind` and `id`) is required",
+            ));
+        }
+    };
+    app.config
+        .media
+        .process_options(
+            o.format.as_deref(),
+            o.quality.as_deref(),
+            o.path_template.as_deref(),
+        )
+        .map_err(|m| {
+            let field = m.split(':').next().unwrap_or("format").to_string();
+            ApiError::validation(Some(&field), m)
+        })?;
+    let media = &app.config.media;
+    Ok(format!(
+        "download:{target}|{}|{}|{}",
+        o.format.as_deref().unwrap_or(&media.format),
+        o.quality.as_deref().unwrap_or(&media.quality),
+        o.path_template.as_deref().unwrap_or(&media.path_template),
+    ))
+}
+
+/// Request a download: a URL (a podcast feed or a direct audio file), or a provider's
+/// kind and id. Answers at once with the task id; follow it on `/events?task_id=…`.
+#[utoipa::path(post, path = "/downloads", tag = "downloads", request_body = DownloadOptions,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 202, description = "Accepted: `{task_id}`"),
+        (status = 400, description = "Invalid request"),
+        (status = 409, description = "The same request is already active (`details[0].task_id`)")))]
+pub async fn create(
+    State(app): State<AppState>,
+    id: Identity,
+    ApiJson(mut body): ApiJson<DownloadOptions>,
+) -> ApiResult<Response> {
+    let key = validate(&app, &mut body)?;
+    let source = body.url.clone().or_else(|| body.id.clone());
+    let new = NewTask {
+        kind: jobs::download::KIND.into(),
+        pool: "io".into(),
+        owner_id: Some(id.user.id.clone()),
+        source,
+        options: serde_json::to_value(&body).unwrap_or_default(),
+        idempotency_key: Some(key),
+        max_attempts: i64::from(app.config.queue.max_attempts),
+        ..NewTask::default()
+    };
+    let shared = &app.shared;
+    match jobs::submit(&app.db, &shared.queue, &shared.events, &new)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Ok(task) => Ok(with_status(
+            StatusCode::ACCEPTED,
+            json!({ "task_id": task.id, "status": task.status }),
+        )),
+        Err(existing) => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate_request",
+                format!("the same request is already active as task {existing}"),
+            );
+            e.details.push(json!({ "task_id": existing }));
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! Downloads end to end: a podcast feed on a loopback server becomes a parent task with one
+//! child per episode, progress over SSE, verified files in the library, and a retry that
+//! fixes the failures under the same parent; on SQLite in one process and on Redis with a
+//! separate worker process; SIGKILL mid-download and mid-transcode.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::events::{Msg, read_events};
+use crate::helpers::*;
+use crate::queue::daemon_env;
+use crate::upstream::*;
+
+/// Publishes the five-episode feed: 1–3 good, 4 corrupt, 5 missing.
+fn five_episodes(up: &Upstream, scratch: &Path) -> Vec<Vec<u8>> {
+    let mut good = Vec::new();
+    for i in 1..=5u32 {
+        good.push(tone(scratch, &format!("ep{i}.mp3"), 300 + 100 * i, 2));
+    }
+    for i in 1..=3 {
+        up.set(
+            &format!("ep{i}.mp3"),
+            Entry::File(Arc::new(good[i - 1].clone()), "audio/mpeg"),
+        );
+    }
+    let mut corrupt = b"ID3\x04\x00\x00\x00\x00\x00\x00".to_vec();
+    corrupt.extend((0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    up.set("ep4.mp3", Entry::File(Arc::new(corrupt), "audio/mpeg"));
+    up.set("ep5.mp3", Entry::Missing);
+    let episodes: Vec<_> = (1..=5)
+        .map(|i| {
+            (
+                format!("guid-{i}"),
+                format!("Episode {i}"),
+                up.url(&format!("ep{i}.mp3")),
+            )
+        })
+        .collect();
+    let xml = feed("Loopback Radio", &episodes);
+    up.set(
+        "feed.xml",
+        Entry::File(Arc::new(xml.into_bytes()), "application/rss+xml"),
+    );
+    good
+}
+
+async fn post_json(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    let res = c
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_json(c: &reqwest::Client, url: String, token: &str) -> Value {
+    let res = c.get(url).bearer_auth(token).send().await.unwrap();
+    assert!(res.status().is_success(), "GET: {}", res.status());
+    res.json().await.unwrap()
+}
+
+fn ends(parent: String) -> impl Fn(&[Msg]) -> bool {
+    move |m: &[Msg]| {
+        m.iter().any(|e| {
+            e.data["task_id"] == json!(parent)
+                && matches!(e.event.as_str(), "task.completed" | "task.failed")
+        })
+    }
+}
+
+/// The whole scenario against a running daemon at `base` whose library is `library`.
+async fn feed_scenario(base: &str, library: &Path, data: &Path) {
+    let c = reqwest::Client::new();
+    let admin = login(&c, base, ADMIN, ADMIN_PW).await;
+    let (s, _) = post_json(
+        &c,
+        format!("{base}/api/v1/users"),
+        &admin,
+        json!({ "username": "dave", "password": "dave-password" }),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let dave = login(&c, base, "dave", "dave-password").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    let good = five_episodes(&up, scratch.path());
+
+    let stream = c
+        .get(format!("{base}/api/v1/events"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let dave_stream = c
+        .get(format!("{base}/api/v1/events"))
+        .bearer_auth(&dave)
+        .send()
+        .await
+        .unwrap();
+    let (s, body) = post_json(
+        &c,
+        format!("{base}/api/v1/downloads"),
+        &admin,
+        json!({ "url": up.url("feed.xml") }),
+    )
+    .await;
+    assert_eq!(s, 202, "{body}");
+    let parent = body["data"]["task_id"].as_str().unwrap().to_string();
+
+    // The same request while it is active is a 409 naming it.
+    let (s, dup) = post_json(
+        &c,
+        format!("{base}/api/v1/downloads"),
+        &admin,
+        json!({ "url": up.url("feed.xml") }),
+    )
+    .await;
+    assert_eq!(s, 409, "{dup}");
+    assert_eq!(dup["error"]["details"][0]["task_id"], json!(parent));
+
+    let events = read_events(stream, Duration::from_secs(90), ends(parent.clone())).await;
+    let mine: Vec<&Msg> = events
+        .iter()
+        .filter(|e| e.data["task_id"] == json!(parent) || e.data["parent_id"] == json!(parent))
+        .collect();
+    let of_children = |kind: &str| {
+        let mut ids: Vec<String> = mine
+            .iter()
+            .filter(|e| e.event == kind && e.data["parent_id"] == json!(parent))
+            .map(|e| e.data["task_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    assert_eq!(
+        of_children("task.created").len(),
+        5,
+        "each child created: {events:#?}"
+    );
+    assert_eq!(of_children("task.completed").len(), 3);
+    assert_eq!(of_children("task.failed").len(), 2);
+    assert!(
+        !of_children("task.progress").is_empty(),
+        "children report progress"
+    );
+    let last = mine.last().unwrap();
+    assert_eq!(
+        last.event, "task.completed",
+        "the parent ends done: {last:?}"
+    );
+    let ids: Vec<u64> = events
+        .iter()
+        .map(|e| e.id.replace('-', "").parse::<u64>().unwrap_or(0))
+        .collect();
+    assert!(
+        events.windows(2).all(|w| w[0].id != w[1].id),
+        "ids are unique"
+    );
+    assert!(!ids.is_empty());
+
+    let t = get_json(&c, format!("{base}/api/v1/tasks/{parent}"), &admin).await;
+    assert_eq!(t["data"]["status"], json!("done"));
+    assert!(
+        t["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 of 5 failed"),
+        "{t}"
+    );
+    let kids = get_json(&c, format!("{base}/api/v1/tasks/{parent}/children"), &admin).await;
+    let kids = kids["data"]["items"].as_array().unwrap().clone();
+    let count = |st: &str| kids.iter().filter(|k| k["status"] == json!(st)).count();
+    assert_eq!((count("done"), count("failed")), (3, 2), "{kids:#?}");
+    let codes: Vec<&str> = kids
+        .iter()
+        .filter_map(|k| k["error_code"].as_str())
+        .collect();
+    assert!(codes.contains(&"upstream_error"), "the 404: {codes:?}");
+    assert!(
+        codes
+            .iter()
+            .any(|c| matches!(*c, "unsupported_media_type" | "decode_error")),
+        "the corrupt file: {codes:?}"
+    );
+
+    let files = library_files(library);
+    assert_eq!(files.len(), 3, "exactly three files: {files:?}");
+    for f in &files {
+        decodes(f).unwrap();
+    }
+
+    // Another user sees neither the task nor its events.
+    let res = c
+        .get(format!("{base}/api/v1/tasks/{parent}"))
+        .bearer_auth(&dave)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let seen = read_events(dave_stream, Duration::from_millis(500), |_| false).await;
+    assert!(
+        seen.iter().all(|e| e.event.starts_with("stream.")),
+        "dave saw {seen:?}"
+    );
+
+    // Fix the server; retry brings the two failures to done under the same parent.
+    up.set(
+        "ep4.mp3",
+        Entry::File(Arc::new(good[3].clone()), "audio/mpeg"),
+    );
+    up.set(
+        "ep5.mp3",
+        Entry::File(Arc::new(good[4].clone()), "audio/mpeg"),
+    );
+    let stream = c
+        .get(format!("{base}/api/v1/events?task_id={parent}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let (s, r) = post_json(
+        &c,
+        format!("{base}/api/v1/tasks/{parent}/retry"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["data"]["retried"], json!(2));
+    let events = read_events(stream, Duration::from_secs(90), ends(parent.clone())).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.data["task_id"] == json!(parent) && e.event == "task.completed")
+    );
+    let t = get_json(&c, format!("{base}/api/v1/tasks/{parent}"), &admin).await;
+    assert_eq!(t["data"]["status"], json!("done"));
+    assert_eq!(t["data"]["error"], Value::Null, "{t}");
+    let kids = get_json(&c, format!("{base}/api/v1/tasks/{parent}/children"), &admin).await;
+    let kids = kids["data"]["items"].as_array().unwrap();
+    assert!(
+        kids.iter().all(|k| k["status"] == json!("done")),
+        "{kids:#?}"
+    );
+    assert_eq!(
+        kids.iter()
+            .filter(|k| k["attempts"].as_i64().unwrap() >= 2)
+            .count(),
+        2,
+        "attempts visible"
+    );
+    let files = library_files(library);
+    assert_eq!(files.len(), 5, "{files:?}");
+    for f in &files {
+        decodes(f).unwrap();
+    }
+    assert_no_temp_files(library, data);
+    assert_eq!(
+        up.hits("feed.xml"),
+        1,
+        "a retry does not resolve the feed again"
+    );
+
+    // History: search, stats, delete.
+    let h = get_json(&c, format!("{base}/api/v1/history?q=feed.xml"), &admin).await;
+    assert_eq!(h["data"]["items"].as_array().unwrap().len(), 1);
+    let st = get_json(&c, format!("{base}/api/v1/history/stats"), &admin).await;
+    assert_eq!(st["data"]["tracks"]["done"], json!(5), "{st}");
+    let res = c
+        .delete(format!("{base}/api/v1/tasks/{parent}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        library_files(library).len(),
+        5,
+        "deleting history keeps the files"
+    );
+}
+
+fn assert_no_temp_files(library: &Path, data: &Path) {
+    let left: Vec<_> = files_under(&library.join(".musicd-staging"))
+        .into_iter()
+        .chain(files_under(&data.join("staging")))
+        .collect();
+    assert!(left.is_empty(), "temp files left: {left:?}");
+}
+
+#[tokio::test]
+async fn feed_end_to_end_sqlite_one_process() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let (library, data) = (app.library(), app.data());
+    feed_scenario(&app.base, &library, &data).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn feed_end_to_end_redis_separate_worker() {
+    let dirs = Dirs::new();
+    let prefix = unique_prefix();
+    let common = [
+        ("MUSICD_REDIS_URL", redis_url()),
+        ("MUSICD_FETCH_ALLOW_PRIVATE", "true".to_string()),
+    ];
+    let mut serve_extra = common.to_vec();
+    serve_extra.push(("MUSICD_WORKERS__ENABLED", "false".into()));
+    let env = daemon_env(&dirs, &prefix, free_port(), &serve_extra);
+    let mut serve = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "serve.log");
+    serve.wait_ready().await;
+    let wenv = daemon_env(&dirs, &prefix, free_port(), &common);
+    let worker = Daemon::spawn(&["worker"], &wenv, dirs.tmp.path(), "worker.log");
+    feed_scenario(&serve.base, &dirs.library(), &dirs.data()).await;
+    let wlog = std::fs::read_to_string(&worker.log).unwrap();
+    assert!(
+        wlog.contains("job ended"),
+        "the worker process ran the jobs"
+    );
+    assert!(
+        !serve.log_text().contains("job ended"),
+        "the API process ran none"
+    );
+}
+
+/// Kills the daemon when `ready` holds for the task, restarts it, and checks the task ends
+/// done with one verified file and nothing temporary left.
+async fn sigkill_during(format: &str, big: Entry, ready: impl Fn(&Value) -> bool) {
+    let dirs = Dirs::new();
+    let up = Upstream::start().await;
+    up.set("long.flac", big);
+    let env = daemon_env(
+        &dirs,
+        &unique_prefix(),
+        free_port(),
+        &[("MUSICD_FETCH_ALLOW_PRIVATE", "true".into())],
+    );
+    let mut d = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "first.log");
+    d.wait_ready().await;
+    let c = reqwest::Client::new();
+    let admin = login(&c, &d.base, ADMIN, ADMIN_PW).await;
+    let (s, body) = post_json(
+        &c,
+        format!("{}/api/v1/downloads", d.base),
+        &admin,
+        json!({ "url": up.url("long.flac"), "format": format }),
+    )
+    .await;
+    assert_eq!(s, 202, "{body}");
+    let parent = body["data"]["task_id"].as_str().unwrap().to_string();
+    // The parent resolves the URL (downloading it once) and hands it to one child.
+    let mut victim = None;
+    for _ in 0..600 {
+        let p = get_json(&c, format!("{}/api/v1/tasks/{parent}", d.base), &admin).await;
+        if ready(&p["data"]) {
+            victim = Some(p["data"].clone());
+            break;
+        }
+        let kids = get_json(
+            &c,
+            format!("{}/api/v1/tasks/{parent}/children", d.base),
+            &admin,
+        )
+        .await;
+        if let Some(k) = kids["data"]["items"].as_array().and_then(|a| a.first())
+            && ready(k)
+        {
+            victim = Some(k.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let victim = victim.expect("the job reached the stage to kill in");
+    d.kill9();
+
+    let mut d2 = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "second.log");
+    d2.wait_ready().await;
+    let admin = login(&c, &d2.base, ADMIN, ADMIN_PW).await;
+    let t = wait_task_long(&c, &d2.base, &admin, &parent).await;
+    assert_eq!(
+        t["status"],
+        json!("done"),
+        "after restart: {t} (killed in {victim})"
+    );
+    assert_eq!(t["error"], Value::Null, "{t}");
+    let files = library_files(&dirs.library());
+    assert_eq!(
+        files.len(),
+        1,
+        "one file, no duplicate or partial: {files:?}"
+    );
+    decodes(&files[0]).unwrap();
+    assert_no_temp_files(&dirs.library(), &dirs.data());
+}
+
+async fn wait_task_long(c: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    for _ in 0..1200 {
+        let t = get_json(c, format!("{base}/api/v1/tasks/{id}"), token).await;
+        if matches!(
+            t["data"]["status"].as_str(),
+            Some("done" | "failed" | "cancelled")
+        ) {
+            return t["data"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {id} never ended");
+}
+
+#[tokio::test]
+async fn sigkill_mid_download_then_restart() {
+    let scratch = tempfile::tempdir().unwrap();
+    let bytes = tone(scratch.path(), "long.flac", 440, 60);
+    // About 40 chunks of 64 KiB at 10 per second: the download runs for seconds.
+    let slow = Entry::Slow(Arc::new(bytes), "audio/flac", Duration::from_millis(100));
+    sigkill_during("copy", slow, |t| {
+        t["status"] == json!("running") && t["bytes_done"].as_i64().unwrap_or(0) > 100_000
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_transcode_then_restart() {
+    let scratch = tempfile::tempdir().unwrap();
+    let bytes = tone(scratch.path(), "long.flac", 440, 600);
+    sigkill_during("opus", Entry::File(Arc::new(bytes), "audio/flac"), |t| {
+        t["kind"] == json!("track")
+            && t["status"] == json!("running")
+            && t["pool"] == json!("cpu")
+            && t["progress"].as_f64().unwrap_or(0.0) > 0.05
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancel_stops_a_running_download_and_removes_its_temp_file() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    let bytes = tone(scratch.path(), "long.flac", 440, 60);
+    up.set(
+        "long.flac",
+        Entry::Slow(Arc::new(bytes), "audio/flac", Duration::from_millis(200)),
+    );
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let (s, body) = post_json(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "url": up.url("long.flac") }),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let id = body["data"]["task_id"].as_str().unwrap().to_string();
+    wait_task(c, &app.base, &admin, &id, |t| {
+        t["bytes_done"].as_i64().unwrap_or(0) > 0
+    })
+    .await;
+    let (s, r) = post_json(
+        c,
+        app.url(&format!("/api/v1/tasks/{id}/cancel")),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    let t = wait_task(c, &app.base, &admin, &id, |t| t["status"] == "cancelled").await;
+    assert_eq!(t["status"], json!("cancelled"));
+    // The download stops within a second or two and its temp file goes.
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = files_under(&app.data().join("staging"));
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left.is_empty(), "temp files left: {left:?}");
+    assert!(library_files(&app.library()).is_empty());
+    let (s, _) = post_json(
+        c,
+        app.url(&format!("/api/v1/tasks/{id}/cancel")),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 409, "already ended");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn downloads_validate_their_input() {
+    let app = TestApp::start(|_| {}).await;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let c = &app.client;
+    for (body, field) in [
+        (json!({}), "url"),
+        (json!({ "url": "file:///etc/passwd" }), "url"),
+        (json!({ "url": "ftp://example.com/a.mp3" }), "url"),
+        (
+            json!({ "url": "http://example.com/a.mp3", "format": "wma" }),
+            "format",
+        ),
+        (
+            json!({ "provider": "nope", "kind": "track", "id": "x" }),
+            "provider",
+        ),
+        (
+            json!({ "provider": "podcast", "kind": "album", "id": "x" }),
+            "kind",
+        ),
+    ] {
+        let (s, r) = post_json(c, app.url("/api/v1/downloads"), &admin, body.clone()).await;
+        assert_eq!(s, 400, "{body} → {r}");
+        assert_eq!(
+            r["error"]["details"][0]["field"],
+            json!(field),
+            "{body} → {r}"
+        );
+    }
+    // Private addresses are refused by default: the task fails with a clear code.
+    let (s, r) = post_json(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "url": "http://127.0.0.1:9/x.mp3" }),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let id = r["data"]["task_id"].as_str().unwrap();
+    let t = wait_task(c, &app.base, &admin, id, |t| t["status"] == "failed").await;
+    assert_eq!(t["error_code"], json!("blocked_address"), "{t}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn runtime_limits_change_without_restart() {
+    let app = TestApp::start(|_| {}).await;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let c = &app.client;
+    let res = c
+        .put(app.url("/api/v1/config"))
+        .bearer_auth(&admin)
+        .json(&json!({ "workers": { "io_concurrency": 2, "per_host_connections": 1 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["data"]["runtime"]["workers"]["io_concurrency"], json!(2));
+    assert_eq!(
+        v["data"]["runtime"]["workers"]["per_host_connections"],
+        json!(1)
+    );
+    let g = get_json(c, app.url("/api/v1/config"), &admin).await;
+    assert_eq!(g["data"]["runtime"]["workers"]["io_concurrency"], json!(2));
+    assert!(
+        g["data"]["config"]["jwt_secret"]
+            .as_str()
+            .is_none_or(|s| !s.contains("test-secret"))
+    );
+    let res = c
+        .put(app.url("/api/v1/config"))
+        .bearer_auth(&admin)
+        .json(&json!({ "workers": { "io_concurrency": 0 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        v["error"]["details"][0]["field"],
+        json!("workers.io_concurrency")
+    );
+    let res = c
+        .put(app.url("/api/v1/config"))
+        .bearer_auth(&admin)
+        .json(&json!({ "listen": "0.0.0.0:1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "only run-time limits change here");
+    app.stop().await;
+}

@@ -1,0 +1,215 @@
+//! A stand-in for upstream sites: a loopback HTTP server whose files the test can change
+//! (serve, answer 404, serve slowly), and generated audio (ffmpeg tones).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// How a file is served.
+#[derive(Clone)]
+pub enum Entry {
+    /// The bytes with this content type.
+    File(Arc<Vec<u8>>, &'static str),
+    /// Served in 64 KiB chunks with this pause between them.
+    Slow(Arc<Vec<u8>>, &'static str, Duration),
+    /// 404.
+    Missing,
+}
+
+/// The server's files, by path (without the leading `/`).
+#[derive(Clone, Default)]
+pub struct Upstream {
+    files: Arc<Mutex<HashMap<String, Entry>>>,
+    /// Requests seen, by path.
+    pub hits: Arc<Mutex<HashMap<String, usize>>>,
+    pub addr: Option<SocketAddr>,
+}
+
+impl Upstream {
+    /// Starts the server on a free loopback port.
+    pub async fn start() -> Self {
+        let mut up = Upstream::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        up.addr = Some(listener.local_addr().unwrap());
+        let router = axum::Router::new()
+            .route("/{*path}", axum::routing::get(serve))
+            .with_state(up.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        up
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr.unwrap())
+    }
+
+    pub fn set(&self, path: &str, e: Entry) {
+        self.files.lock().unwrap().insert(path.to_string(), e);
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+async fn serve(State(up): State<Upstream>, UrlPath(path): UrlPath<String>) -> Response {
+    *up.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let entry = up.files.lock().unwrap().get(&path).cloned();
+    match entry {
+        Some(Entry::File(bytes, ct)) => {
+            ([(header::CONTENT_TYPE, ct)], bytes.as_ref().clone()).into_response()
+        }
+        Some(Entry::Slow(bytes, ct, pause)) => {
+            let len = bytes.len();
+            let stream = async_stream::stream! {
+                for chunk in bytes.chunks(64 * 1024) {
+                    tokio::time::sleep(pause).await;
+                    yield Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(chunk));
+                }
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, ct.to_string()),
+                    (header::CONTENT_LENGTH, len.to_string()),
+                ],
+                Body::from_stream(stream),
+            )
+                .into_response()
+        }
+        Some(Entry::Missing) | None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A sine tone of `secs` seconds encoded by ffmpeg into `name` (its extension picks the
+/// codec) under `dir`; returns the bytes.
+pub fn tone(dir: &Path, name: &str, freq: u32, secs: u32) -> Vec<u8> {
+    let out: PathBuf = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "sine=frequency={freq}:duration={secs}:sample_rate=44100"
+        ))
+        .args(["-ac", "2"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg must be installed (bash .ci/setup)");
+    assert!(status.success(), "ffmpeg made {name}");
+    std::fs::read(out).unwrap()
+}
+
+/// An RSS 2.0 feed with iTunes fields; `episodes` are (guid, title, url).
+pub fn feed(title: &str, episodes: &[(String, String, String)]) -> String {
+    let items: String = episodes
+        .iter()
+        .enumerate()
+        .map(|(i, (guid, t, url))| {
+            format!(
+                "<item><title>{t}</title><guid>{guid}</guid><itunes:episode>{}</itunes:episode>\
+                 <pubDate>Mon, 0{} Nov 2026 10:00:00 GMT</pubDate>\
+                 <enclosure url=\"{url}\" type=\"audio/mpeg\" length=\"1\"/></item>",
+                i + 1,
+                i + 1
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\">\
+         <channel><title>{title}</title><itunes:author>Test Host</itunes:author>{items}</channel></rss>"
+    )
+}
+
+/// Audio files in the library (not the staging area).
+pub fn library_files(library: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![library.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n == ".musicd-staging") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every regular file under `dir` (for "no temp file left" checks).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Checks that ffprobe finds an audio stream and ffmpeg decodes the whole file without an
+/// error; the error is what they printed.
+pub fn decodes(path: &Path) -> Result<(), String> {
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=codec_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    if !String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .starts_with("audio")
+    {
+        return Err(format!(
+            "{}: no audio stream: {}",
+            path.display(),
+            String::from_utf8_lossy(&probe.stderr)
+        ));
+    }
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    if out.status.success() && out.stderr.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
