@@ -66,6 +66,9 @@ pub fn fetch_options(config: &Config) -> musicd_workers::fetch::FetchOptions {
         allow_private: config.fetch_allow_private,
         max_bytes: config.media.max_input_size.as_u64(),
         max_attempts: 3,
+        // A longer `Retry-After` hands the task back to the ledger, where it shows as
+        // `waiting` with its time, instead of holding a worker in a silent sleep.
+        max_backoff: std::time::Duration::from_secs(2),
         ..Default::default()
     }
 }

@@ -55,6 +55,7 @@ pub fn parse(body: &[u8], feed_url: &str) -> Result<Resolved, JobError> {
         .or(feed.icon.as_ref())
         .map(|i| i.uri.clone());
     let mut tracks = Vec::new();
+    let mut published = Vec::new();
     for entry in &feed.entries {
         let enclosure = entry
             .media
@@ -95,6 +96,7 @@ pub fn parse(body: &[u8], feed_url: &str) -> Result<Resolved, JobError> {
             .map(|t| t.image.uri.clone())
             .next()
             .or_else(|| cover.clone());
+        published.push(entry.published.or(entry.updated));
         tracks.push(TrackInfo {
             id,
             url,
@@ -110,11 +112,18 @@ pub fn parse(body: &[u8], feed_url: &str) -> Result<Resolved, JobError> {
             cover_url: episode_cover,
         });
     }
-    // Feeds list newest first; number episodes from the oldest.
+    // Number episodes from the oldest: by date when every episode has one, else by the
+    // usual newest-first order of feeds. The list itself keeps the feed's order.
     let total = tracks.len() as u32;
-    for (i, t) in tracks.iter_mut().enumerate() {
-        t.track_number = Some(total - i as u32);
-        t.track_total = Some(total);
+    let mut order: Vec<usize> = (0..tracks.len()).collect();
+    if published.iter().all(Option::is_some) {
+        order.sort_by_key(|&i| (published[i], i));
+    } else {
+        order.reverse();
+    }
+    for (n, &i) in order.iter().enumerate() {
+        tracks[i].track_number = Some(n as u32 + 1);
+        tracks[i].track_total = Some(total);
     }
     Ok(Resolved::Collection {
         collection: "feed".into(),

@@ -192,6 +192,14 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
 
     let files = library_files(library);
     assert_eq!(files.len(), 3, "exactly three files: {files:?}");
+    for (i, f) in files.iter().enumerate() {
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert_eq!(name, format!("{:02} Episode {}.mp3", i + 1, i + 1));
+        let t = tags(f);
+        assert_eq!(t["title"], json!(format!("Episode {}", i + 1)), "{t}");
+        assert_eq!(t["album"], json!("Loopback Radio"), "{t}");
+        assert_eq!(t["artist"], json!("Test Host"), "{t}");
+    }
     for f in &files {
         decodes(f).unwrap();
     }
@@ -588,5 +596,177 @@ async fn runtime_limits_change_without_restart() {
         .await
         .unwrap();
     assert_eq!(res.status(), 400, "only run-time limits change here");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_shows_the_task_waiting_until_a_time() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    let bytes = tone(scratch.path(), "a.mp3", 440, 1);
+    up.set(
+        "a.mp3",
+        Entry::Limited(
+            Arc::new(bytes),
+            "audio/mpeg",
+            3,
+            Arc::new(std::sync::Mutex::new(1)),
+        ),
+    );
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let stream = c
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let (s, body) = post_json(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "url": up.url("a.mp3") }),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let id = body["data"]["task_id"].as_str().unwrap().to_string();
+    let events = read_events(stream, Duration::from_secs(60), ends(id.clone())).await;
+    let waiting = events
+        .iter()
+        .find(|e| e.data["task_id"] == json!(id) && e.data["status"] == json!("waiting"))
+        .unwrap_or_else(|| panic!("a waiting event: {events:#?}"));
+    let sent_ms: i64 = waiting.id.split('-').next().unwrap().parse().unwrap();
+    let until = waiting.data["waiting_until"]
+        .as_i64()
+        .expect("waiting_until");
+    assert!(
+        until >= sent_ms + 2500,
+        "waits for the server's 3 s: {waiting:?}"
+    );
+    let t = wait_task(c, &app.base, &admin, &id, |t| t["status"] == "done").await;
+    assert_eq!(t["attempts"], json!(2), "{t}");
+    assert_eq!(library_files(&app.library()).len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn large_requests_queue_children_in_a_bounded_window() {
+    let app = TestApp::start(|c| {
+        c.fetch_allow_private = true;
+        c.workers.enqueue_window = 3;
+    })
+    .await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    let bytes = Arc::new(tone(scratch.path(), "a.mp3", 440, 1));
+    let episodes: Vec<_> = (1..=12)
+        .map(|i| {
+            up.set(
+                &format!("e{i}.mp3"),
+                // Slow enough that running downloads overlap and can be counted.
+                Entry::Slow(bytes.clone(), "audio/mpeg", Duration::from_millis(300)),
+            );
+            (
+                format!("g{i}"),
+                format!("Episode {i}"),
+                up.url(&format!("e{i}.mp3")),
+            )
+        })
+        .collect();
+    up.set(
+        "feed.xml",
+        Entry::File(
+            Arc::new(feed("Big", &episodes).into_bytes()),
+            "application/rss+xml",
+        ),
+    );
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let (s, body) = post_json(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "url": up.url("feed.xml") }),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let id = body["data"]["task_id"].as_str().unwrap().to_string();
+    let mut most_released = 0;
+    loop {
+        let kids = get_json(
+            c,
+            app.url(&format!("/api/v1/tasks/{id}/children?limit=100")),
+            &admin,
+        )
+        .await;
+        let kids = kids["data"]["items"].as_array().unwrap().clone();
+        // Released and not finished: what the queue may hold now.
+        let in_flight = kids
+            .iter()
+            .filter(|k| matches!(k["status"].as_str(), Some("running")))
+            .count();
+        most_released = most_released.max(in_flight);
+        let t = get_json(c, app.url(&format!("/api/v1/tasks/{id}")), &admin).await;
+        if t["data"]["status"] == json!("done") {
+            assert_eq!(kids.len(), 12);
+            assert!(
+                kids.iter().all(|k| k["status"] == json!("done")),
+                "{kids:#?}"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        most_released <= 3,
+        "at most the window runs at once: {most_released}"
+    );
+    assert_eq!(library_files(&app.library()).len(), 12);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cli_add_follow_reports_each_track_and_fails_on_failures() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    five_episodes(&up, scratch.path());
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let (s, k) = post_json(
+        &app.client,
+        app.url("/api/v1/api-keys"),
+        &admin,
+        json!({ "name": "cli", "scopes": ["read", "write"] }),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["data"]["key"].as_str().unwrap().to_string();
+    let (base, feed_url) = (app.base.clone(), up.url("feed.xml"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_musicd"))
+            .args(["add", &feed_url, "--follow"])
+            .env("MUSICD_URL", base)
+            .env("MUSICD_API_KEY", key)
+            .env_remove("MUSICD_CONFIG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "failures make it fail: {stdout}\n{stderr}"
+    );
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("3 done, 2 failed"), "summary: {all}");
+    assert!(
+        all.contains("Episode 1") || all.contains("ep1"),
+        "names tracks: {all}"
+    );
+    println!("{all}");
     app.stop().await;
 }

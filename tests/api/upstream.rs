@@ -22,6 +22,8 @@ pub enum Entry {
     Slow(Arc<Vec<u8>>, &'static str, Duration),
     /// 404.
     Missing,
+    /// 429 with `Retry-After: <secs>` for the first `n` requests, then the file.
+    Limited(Arc<Vec<u8>>, &'static str, u32, Arc<Mutex<u32>>),
 }
 
 /// The server's files, by path (without the leading `/`).
@@ -82,6 +84,23 @@ async fn serve(State(up): State<Upstream>, UrlPath(path): UrlPath<String>) -> Re
                 Body::from_stream(stream),
             )
                 .into_response()
+        }
+        Some(Entry::Limited(bytes, ct, secs, left)) => {
+            let refuse = {
+                let mut n = left.lock().unwrap();
+                let refuse = *n > 0;
+                *n = n.saturating_sub(1);
+                refuse
+            };
+            if refuse {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, secs.to_string())],
+                )
+                    .into_response()
+            } else {
+                ([(header::CONTENT_TYPE, ct)], bytes.as_ref().clone()).into_response()
+            }
         }
         Some(Entry::Missing) | None => StatusCode::NOT_FOUND.into_response(),
     }
@@ -212,4 +231,21 @@ pub fn decodes(path: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
+}
+
+/// The container tags ffprobe reads from a file (keys lowercased).
+pub fn tags(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format_tags", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let mut lower = serde_json::Map::new();
+    if let Some(m) = v["format"]["tags"].as_object() {
+        for (k, val) in m {
+            lower.insert(k.to_lowercase(), val.clone());
+        }
+    }
+    serde_json::Value::Object(lower)
 }
