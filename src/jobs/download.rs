@@ -94,6 +94,7 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
             ));
         }
     };
+    let resolved_at = std::time::Instant::now();
     let (provider, tracks) = match resolved {
         Resolved::Track { track } => (
             opts.provider.clone().unwrap_or_else(|| "http".into()),
@@ -130,6 +131,12 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
         .collect();
     let window = shared.config.workers.enqueue_window;
     let created = tasks::insert_children(&shared.db, &ctx.task, &children, window).await?;
+    tracing::info!(
+        task_id = ctx.task.id,
+        children = created.len(),
+        elapsed_ms = resolved_at.elapsed().as_millis() as u64,
+        "children created"
+    );
     if let (Some(file), Some(child)) = (prefetched, created.first()) {
         // Hand the downloaded file to the child's own staging directory.
         let dir = track::staging_dir(&shared.config, &child.id, true)?;
@@ -150,19 +157,16 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
     let _ = tokio::fs::remove_dir_all(&staging).await;
     // Every child is announced; only the first `window` are queued now, the rest as earlier
     // ones end (see `jobs::settle`).
-    for (i, child) in created.iter().enumerate() {
-        if i < window {
-            super::announce(&shared.queue, &shared.events, child).await;
-        } else {
-            shared
-                .events
-                .publish(
-                    "task.created",
-                    child.owner_id.as_deref(),
-                    super::task_body(child),
-                )
-                .await;
-        }
+    for child in created.iter().take(window) {
+        super::announce(&shared.queue, &shared.events, child).await;
+    }
+    if created.len() > window {
+        let bodies = created[window..].iter().map(super::task_body).collect();
+        let owner = ctx.task.owner_id.as_deref();
+        shared
+            .events
+            .publish_many("task.created", owner, bodies)
+            .await;
     }
     Ok(Outcome::AwaitChildren)
 }

@@ -709,6 +709,13 @@ async fn large_requests_queue_children_in_a_bounded_window() {
         most_released = most_released.max(in_flight);
         let t = get_json(c, app.url(&format!("/api/v1/tasks/{id}")), &admin).await;
         if t["data"]["status"] == json!("done") {
+            let kids = get_json(
+                c,
+                app.url(&format!("/api/v1/tasks/{id}/children?limit=100")),
+                &admin,
+            )
+            .await;
+            let kids = kids["data"]["items"].as_array().unwrap().clone();
             assert_eq!(kids.len(), 12);
             assert!(
                 kids.iter().all(|k| k["status"] == json!("done")),
@@ -768,5 +775,133 @@ async fn cli_add_follow_reports_each_track_and_fails_on_failures() {
         "names tracks: {all}"
     );
     println!("{all}");
+    app.stop().await;
+}
+
+/// Publishes `n` slow episodes under `prefix` and returns the feed's URL.
+fn slow_feed(up: &Upstream, bytes: &Arc<Vec<u8>>, prefix: &str, n: usize) -> String {
+    let episodes: Vec<_> = (1..=n)
+        .map(|i| {
+            let path = format!("{prefix}{i}.mp3");
+            up.set(
+                &path,
+                Entry::Slow(bytes.clone(), "audio/mpeg", Duration::from_millis(400)),
+            );
+            (
+                format!("{prefix}-{i}"),
+                format!("{prefix} {i}"),
+                up.url(&path),
+            )
+        })
+        .collect();
+    let feed_path = format!("{prefix}.xml");
+    up.set(
+        &feed_path,
+        Entry::File(
+            Arc::new(feed(prefix, &episodes).into_bytes()),
+            "application/rss+xml",
+        ),
+    );
+    up.url(&feed_path)
+}
+
+#[tokio::test]
+async fn per_host_connections_follow_put_config_at_run_time() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    // Three 64 KiB chunks: each download takes about a second.
+    let mut bytes = tone(scratch.path(), "a.mp3", 440, 10);
+    bytes.truncate(150_000);
+    let bytes = Arc::new(bytes);
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let put = |n: u64| {
+        c.put(app.url("/api/v1/config"))
+            .bearer_auth(&admin)
+            .json(&json!({ "workers": { "per_host_connections": n } }))
+            .send()
+    };
+    for (limit, prefix) in [(1u64, "one"), (3, "three")] {
+        assert_eq!(put(limit).await.unwrap().status(), 200);
+        up.reset_inflight();
+        let url = slow_feed(&up, &bytes, prefix, 4);
+        let (s, body) = post_json(
+            c,
+            app.url("/api/v1/downloads"),
+            &admin,
+            json!({ "url": url }),
+        )
+        .await;
+        assert_eq!(s, 202);
+        let id = body["data"]["task_id"].as_str().unwrap().to_string();
+        wait_task_long(c, &app.base, &admin, &id).await;
+        let most = up.max_inflight();
+        if limit == 1 {
+            assert_eq!(most, 1, "one connection to the host at a time");
+        } else {
+            assert!(
+                (2..=3).contains(&most),
+                "up to three at once after the change: {most}"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+/// DESIGN.md: apalis-redis fails to fetch with about 8,000 jobs waiting; a 10,000-episode
+/// feed must go through the bounded window and end with every child accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_children_on_redis() {
+    let app = TestApp::start(|c| {
+        c.fetch_allow_private = true;
+        c.redis_url = redis_url();
+        c.workers.io_concurrency = 32;
+        c.queue.max_attempts = 1;
+    })
+    .await;
+    let up = Upstream::start().await;
+    let episodes: Vec<_> = (1..=10_000)
+        .map(|i| {
+            (
+                format!("g{i}"),
+                format!("E{i}"),
+                up.url(&format!("gone/{i}.mp3")),
+            )
+        })
+        .collect();
+    up.set(
+        "big.xml",
+        Entry::File(
+            Arc::new(feed("Huge", &episodes).into_bytes()),
+            "application/rss+xml",
+        ),
+    );
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let (s, body) = post_json(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "url": up.url("big.xml") }),
+    )
+    .await;
+    assert_eq!(s, 202);
+    let id = body["data"]["task_id"].as_str().unwrap().to_string();
+    let mut t = Value::Null;
+    for _ in 0..3000 {
+        t = get_json(c, app.url(&format!("/api/v1/tasks/{id}")), &admin).await["data"].clone();
+        if t["status"] != json!("processing")
+            && t["status"] != json!("running")
+            && t["status"] != json!("queued")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(t["status"], json!("failed"), "{t}");
+    assert_eq!(t["error"], json!("all 10000 failed"));
+    let st = get_json(c, app.url("/api/v1/history/stats"), &admin).await;
+    assert_eq!(st["data"]["tracks"]["failed"], json!(10_000), "{st}");
     app.stop().await;
 }

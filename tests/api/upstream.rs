@@ -32,6 +32,8 @@ pub struct Upstream {
     files: Arc<Mutex<HashMap<String, Entry>>>,
     /// Requests seen, by path.
     pub hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// Responses being sent now, and the most at once.
+    inflight: Arc<Mutex<(usize, usize)>>,
     pub addr: Option<SocketAddr>,
 }
 
@@ -56,6 +58,17 @@ impl Upstream {
         self.files.lock().unwrap().insert(path.to_string(), e);
     }
 
+    /// The most responses that were being sent at once.
+    pub fn max_inflight(&self) -> usize {
+        self.inflight.lock().unwrap().1
+    }
+
+    /// Forgets the most-at-once count.
+    pub fn reset_inflight(&self) {
+        let mut f = self.inflight.lock().unwrap();
+        f.1 = f.0;
+    }
+
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
@@ -70,7 +83,9 @@ async fn serve(State(up): State<Upstream>, UrlPath(path): UrlPath<String>) -> Re
         }
         Some(Entry::Slow(bytes, ct, pause)) => {
             let len = bytes.len();
+            let guard = Inflight::new(up.inflight.clone());
             let stream = async_stream::stream! {
+                let _guard = guard;
                 for chunk in bytes.chunks(64 * 1024) {
                     tokio::time::sleep(pause).await;
                     yield Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(chunk));
@@ -103,6 +118,26 @@ async fn serve(State(up): State<Upstream>, UrlPath(path): UrlPath<String>) -> Re
             }
         }
         Some(Entry::Missing) | None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// Counts a response in flight until dropped (the body is sent or the client left).
+struct Inflight(Arc<Mutex<(usize, usize)>>);
+
+impl Inflight {
+    fn new(c: Arc<Mutex<(usize, usize)>>) -> Self {
+        {
+            let mut f = c.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
+        Self(c)
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().0 -= 1;
     }
 }
 
