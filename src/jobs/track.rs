@@ -192,6 +192,17 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
         cover: opts.cover.as_deref().and_then(|p| std::fs::read(p).ok()),
         ..Default::default()
     };
+    // A direct URL: the file's own tags come first; the URL's file name is only a fallback.
+    let meta = if opts.provider == "http"
+        && let Ok(mut own) = musicd_workers::tags::read_tags(&input)
+    {
+        own.fill_from(&meta);
+        own.source_url = meta.source_url;
+        own.source_id = meta.source_id;
+        own
+    } else {
+        meta
+    };
     let cancel = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(std::sync::Mutex::new((String::from("processing"), 0.0f64)));
     let library = config.library_dir.clone();

@@ -905,3 +905,76 @@ async fn ten_thousand_children_on_redis() {
     assert_eq!(st["data"]["tracks"]["failed"], json!(10_000), "{st}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_direct_url_keeps_the_files_own_tags() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("tagged.mp3");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500:duration=1",
+        ])
+        .args([
+            "-metadata",
+            "title=Real Title",
+            "-metadata",
+            "artist=Real Artist",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let up = Upstream::start().await;
+    up.set(
+        "dl/some-file-name.mp3",
+        Entry::File(Arc::new(std::fs::read(&out).unwrap()), "audio/mpeg"),
+    );
+    up.set(
+        "dl/untagged-name.mp3",
+        Entry::File(
+            Arc::new(tone(scratch.path(), "u.mp3", 300, 1)),
+            "audio/mpeg",
+        ),
+    );
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    for (path, title) in [
+        ("dl/some-file-name.mp3", "Real Title"),
+        ("dl/untagged-name.mp3", "untagged-name"),
+    ] {
+        let (s, body) = post_json(
+            c,
+            app.url("/api/v1/downloads"),
+            &admin,
+            json!({ "url": up.url(path) }),
+        )
+        .await;
+        assert_eq!(s, 202);
+        let id = body["data"]["task_id"].as_str().unwrap().to_string();
+        let t = wait_task_long(c, &app.base, &admin, &id).await;
+        assert_eq!(t["status"], json!("done"), "{t}");
+        let files = library_files(&app.library());
+        let f = files
+            .iter()
+            .find(|f| tags(f)["title"] == json!(title))
+            .unwrap_or_else(|| panic!("a file titled {title}: {files:?}"));
+        decodes(f).unwrap();
+    }
+    let files = library_files(&app.library());
+    assert_eq!(
+        tags(
+            &files
+                .iter()
+                .find(|f| f.to_string_lossy().contains("Real Artist"))
+                .unwrap()
+        )["artist"],
+        json!("Real Artist")
+    );
+    app.stop().await;
+}
