@@ -974,3 +974,125 @@ async fn a_direct_url_keeps_the_files_own_tags() {
     assert_eq!(tags(by_artist)["artist"], json!("Real Artist"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn providers_updates_cancel_all_and_cleanup() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    five_episodes(&up, scratch.path());
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+
+    let p = get_json(c, app.url("/api/v1/providers"), &admin).await;
+    let names: Vec<&str> = p["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"podcast") && names.contains(&"http"), "{p}");
+    let enc: String = url::form_urlencoded::byte_serialize(up.url("feed.xml").as_bytes()).collect();
+    let info = get_json(
+        c,
+        app.url(&format!("/api/v1/providers/podcast/feed/{enc}")),
+        &admin,
+    )
+    .await;
+    assert_eq!(info["data"]["kind"], json!("collection"), "{info}");
+    assert_eq!(info["data"]["title"], json!("Loopback Radio"));
+    let tracks = info["data"]["tracks"].as_array().unwrap();
+    assert_eq!(tracks.len(), 5);
+    assert_eq!(tracks[0]["id"], json!("guid-1"));
+    let res = c
+        .get(app.url("/api/v1/providers/nope/feed/x"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // Polling: everything changed since a moment ago, and nothing after the last change.
+    let since = musicd::db::now_ms() - 1;
+    let slow = Entry::Slow(
+        Arc::new(vec![0u8; 400_000]),
+        "audio/mpeg",
+        Duration::from_millis(500),
+    );
+    up.set("slow1.mp3", slow.clone());
+    up.set("slow2.mp3", slow);
+    let mut ids = Vec::new();
+    for p in ["slow1.mp3", "slow2.mp3"] {
+        let (s, b) = post_json(
+            c,
+            app.url("/api/v1/downloads"),
+            &admin,
+            json!({ "url": up.url(p) }),
+        )
+        .await;
+        assert_eq!(s, 202);
+        ids.push(b["data"]["task_id"].as_str().unwrap().to_string());
+    }
+    let u = get_json(
+        c,
+        app.url(&format!("/api/v1/tasks/updates?since={since}")),
+        &admin,
+    )
+    .await;
+    let seen: Vec<&str> = u["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|i| seen.contains(&i.as_str())), "{u}");
+
+    let (s, r) = post_json(c, app.url("/api/v1/tasks/cancel-all"), &admin, json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    assert!(r["data"]["cancelled"].as_u64().unwrap() >= 2, "{r}");
+    for id in &ids {
+        wait_task(c, &app.base, &admin, id, |t| t["status"] == "cancelled").await;
+    }
+    let next = u["data"]["next_since"].as_i64().unwrap();
+    let later = get_json(
+        c,
+        app.url(&format!("/api/v1/tasks/updates?since={next}")),
+        &admin,
+    )
+    .await;
+    assert!(
+        later["data"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == json!("cancelled")),
+        "{later}"
+    );
+
+    // Cleanup of finished history; files would stay, rows go.
+    let h = get_json(c, app.url("/api/v1/history"), &admin).await;
+    assert_eq!(h["data"]["items"].as_array().unwrap().len(), 2);
+    let (s, r) = post_json(
+        c,
+        app.url("/api/v1/history/cleanup"),
+        &admin,
+        json!({ "days_old": 1 }),
+    )
+    .await;
+    assert_eq!(
+        (s, r["data"]["deleted"].clone()),
+        (200, json!(0)),
+        "nothing is a day old"
+    );
+    let (s, r) = post_json(
+        c,
+        app.url("/api/v1/history/cleanup"),
+        &admin,
+        json!({ "days_old": 0 }),
+    )
+    .await;
+    assert_eq!((s, r["data"]["deleted"].clone()), (200, json!(2)));
+    let h = get_json(c, app.url("/api/v1/history"), &admin).await;
+    assert!(h["data"]["items"].as_array().unwrap().is_empty());
+    app.stop().await;
+}
