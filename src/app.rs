@@ -152,7 +152,9 @@ impl Application {
         let limits = Arc::new(crate::limits::Limits::new(
             crate::limits::RuntimeLimits::load(&db, &config).await?,
         ));
+        let vault = Arc::new(crate::credentials::Vault::load(&config)?);
         let shared = Arc::new(Shared {
+            vault,
             limits,
             events: events.clone(),
             config: config.clone(),
@@ -160,7 +162,7 @@ impl Application {
             queue: queue.clone(),
             worker_id: workers::new_worker_id(),
             hand_back: CancellationToken::new(),
-            providers: crate::providers::Registry::default(),
+            providers: crate::providers::Registry::new(&config),
         });
         if role == Role::Worker {
             return Ok(Self {

@@ -19,6 +19,7 @@ const NON_CONFIG_ENV: &[&str] = &["CONFIG", "URL", "API_KEY", "LOG"];
 /// a password such as `123456789` as a number.
 const STRING_ENV: &[&str] = &[
     "JWT_SECRET",
+    "CREDENTIALS_SECRET",
     "ADMIN_USER",
     "ADMIN_PASSWORD",
     "DATABASE_URL",
@@ -43,6 +44,8 @@ pub struct Config {
     pub redis_url: String,
     /// HMAC secret for access tokens; empty means generated once into the data dir.
     pub jwt_secret: String,
+    /// Secret the credentials key is derived from; empty means generated once into the data dir.
+    pub credentials_secret: String,
     /// First admin, created at start-up when both are set and the user does not exist.
     pub admin_user: String,
     /// Password of the first admin.
@@ -65,6 +68,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// What the media pipeline produces.
     pub media: MediaConfig,
+    /// Per-provider settings.
+    pub providers: ProvidersConfig,
     /// Where the client verbs (`musicd add`, `musicd tasks`) find the daemon.
     pub client: ClientConfig,
 }
@@ -91,6 +96,56 @@ impl std::fmt::Debug for ClientConfig {
             .field("url", &redact_url(&self.url))
             .field("api_key", &key)
             .finish()
+    }
+}
+
+/// Per-provider settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProvidersConfig {
+    /// The `ytdlp` provider (an external yt-dlp program).
+    pub ytdlp: YtdlpConfig,
+    /// The `jamendo` provider (Jamendo's public API v3).
+    pub jamendo: JamendoConfig,
+}
+
+/// The `ytdlp` provider.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct YtdlpConfig {
+    /// The yt-dlp program: a name looked up on `PATH`, or a path.
+    pub path: PathBuf,
+    /// Longest one yt-dlp run may take before it is killed.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for YtdlpConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("yt-dlp"),
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// The `jamendo` provider. Its `client_id` is a stored credential
+/// (`PUT /credentials/jamendo/client_id`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JamendoConfig {
+    /// API base URL.
+    pub base_url: String,
+    /// Requests per minute to the API (Jamendo allows about 35,000 a month per client id).
+    pub requests_per_minute: u32,
+}
+
+impl Default for JamendoConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.jamendo.com/v3.0".into(),
+            requests_per_minute: 60,
+        }
     }
 }
 
@@ -264,6 +319,7 @@ impl Default for Config {
             database_url: String::new(),
             redis_url: String::new(),
             jwt_secret: String::new(),
+            credentials_secret: String::new(),
             admin_user: String::new(),
             admin_password: String::new(),
             auth: AuthMode::On,
@@ -275,6 +331,7 @@ impl Default for Config {
             queue: QueueConfig::default(),
             workers: WorkersConfig::default(),
             media: MediaConfig::default(),
+            providers: ProvidersConfig::default(),
             client: ClientConfig::default(),
         }
     }
@@ -439,6 +496,9 @@ impl Config {
         if !self.jwt_secret.is_empty() && self.jwt_secret.len() < 32 {
             return err("jwt_secret", "must be at least 32 characters");
         }
+        if !self.credentials_secret.is_empty() && self.credentials_secret.len() < 32 {
+            return err("credentials_secret", "must be at least 32 characters");
+        }
         if self.admin_user.is_empty() != self.admin_password.is_empty() {
             return err(
                 "admin_user",
@@ -520,6 +580,7 @@ impl Config {
         let mut copy = self.clone();
         for secret in [
             &mut copy.jwt_secret,
+            &mut copy.credentials_secret,
             &mut copy.admin_password,
             &mut copy.client.api_key,
         ] {
@@ -587,15 +648,30 @@ mod tests {
             "config/musicd.toml must list exactly the defaults"
         );
         let keys: toml::Table = toml::from_str(&Config::default().to_redacted_toml()).unwrap();
-        for (k, v) in keys {
+        check_section(&text, "", &keys);
+    }
+
+    /// Every key of `table` is written out in `text` under its `[section]` header.
+    fn check_section(text: &str, prefix: &str, table: &toml::Table) {
+        for (k, v) in table {
+            let name = format!("{prefix}{k}");
             match v {
+                toml::Value::Table(t) if t.values().all(toml::Value::is_table) => {
+                    check_section(text, &format!("{name}."), t);
+                }
                 toml::Value::Table(t) => {
-                    assert!(text.contains(&format!("[{k}]")), "section {k} missing");
+                    assert!(
+                        text.contains(&format!("[{name}]")),
+                        "section {name} missing"
+                    );
                     for sub in t.keys() {
-                        assert!(text.contains(&format!("\n{sub} = ")), "{k}.{sub} missing");
+                        assert!(
+                            text.contains(&format!("\n{sub} = ")),
+                            "{name}.{sub} missing"
+                        );
                     }
                 }
-                _ => assert!(text.contains(&format!("\n{k} = ")), "{k} missing"),
+                _ => assert!(text.contains(&format!("\n{k} = ")), "{name} missing"),
             }
         }
     }

@@ -150,16 +150,7 @@ impl EventBus {
                     Err(e) => return tracing::warn!("event not serializable: {e}"),
                 };
                 let mut c = conn.clone();
-                let r: redis::RedisResult<String> = redis::cmd("XADD")
-                    .arg(key)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(REPLAY_WINDOW)
-                    .arg("*")
-                    .arg("e")
-                    .arg(body)
-                    .query_async(&mut c)
-                    .await;
+                let r: redis::RedisResult<String> = xadd(key, body).query_async(&mut c).await;
                 if let Err(e) = r {
                     tracing::warn!("cannot publish event to Redis: {e}");
                 }
@@ -194,15 +185,7 @@ impl EventBus {
                     data: data.clone(),
                 };
                 let body = serde_json::to_string(&event).unwrap_or_default();
-                pipe.cmd("XADD")
-                    .arg(key)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(REPLAY_WINDOW)
-                    .arg("*")
-                    .arg("e")
-                    .arg(body)
-                    .ignore();
+                pipe.add_command(xadd(key, body)).ignore();
             }
             if let Err(e) = pipe.query_async::<()>(&mut c).await {
                 tracing::warn!("cannot publish events to Redis: {e}");
@@ -241,6 +224,12 @@ impl EventBus {
     /// A live subscription.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
+    }
+
+    /// A live subscription and the id it starts after: every later event reaches it.
+    pub fn subscribe_now(&self) -> (broadcast::Receiver<Arc<Event>>, EventId) {
+        let ring = self.ring.lock().expect("event ring");
+        (self.tx.subscribe(), ring.last)
     }
 
     /// The newest id delivered here.
@@ -332,6 +321,19 @@ impl EventBus {
             }
         }
     }
+}
+
+/// Appends one event to the stream, trimming it to about the replay window.
+fn xadd(key: &str, body: String) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(key)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(REPLAY_WINDOW)
+        .arg("*")
+        .arg("e")
+        .arg(body);
+    cmd
 }
 
 fn parse_entry(entry: &redis::streams::StreamId) -> Option<Event> {

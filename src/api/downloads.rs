@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::Identity;
 use crate::db::tasks::NewTask;
 use crate::jobs::{self, download::DownloadOptions};
-use crate::providers::parse_user_url;
+use crate::providers::{URL_ID_PROVIDERS, parse_user_url};
 
 /// Checks a request and returns the identity of what it asks for.
 fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError> {
@@ -48,7 +48,18 @@ fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError>
                 o.id.as_deref()
                     .filter(|i| !i.trim().is_empty())
                     .ok_or_else(|| ApiError::validation(Some("id"), "`id` is required"))?;
-            format!("{p}:{kind}:{id}")
+            let id = if URL_ID_PROVIDERS.contains(&p.as_str()) {
+                parse_user_url(id)
+                    .map_err(|m| {
+                        ApiError::validation(Some("id"), format!("{p} ids are URLs: {m}"))
+                    })?
+                    .to_string()
+            } else {
+                id.to_string()
+            };
+            let target = format!("{p}:{kind}:{id}");
+            o.id = Some(id);
+            target
         }
         (None, None) => {
             return Err(ApiError::validation(
@@ -57,6 +68,19 @@ fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError>
             ));
         }
     };
+    if let Some(types) = &o.release_types {
+        for t in types {
+            if !matches!(
+                t.as_str(),
+                "album" | "single" | "compilation" | "appears_on"
+            ) {
+                return Err(ApiError::validation(
+                    Some("release_types"),
+                    format!("`{t}` is not one of album, single, compilation, appears_on"),
+                ));
+            }
+        }
+    }
     app.config
         .media
         .process_options(
@@ -69,8 +93,13 @@ fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError>
             ApiError::validation(Some(&field), m)
         })?;
     let media = &app.config.media;
+    let types = o
+        .release_types
+        .as_ref()
+        .map(|t| t.join(","))
+        .unwrap_or_default();
     Ok(format!(
-        "download:{target}|{}|{}|{}",
+        "download:{target}|{types}|{}|{}|{}",
         o.format.as_deref().unwrap_or(&media.format),
         o.quality.as_deref().unwrap_or(&media.quality),
         o.path_template.as_deref().unwrap_or(&media.path_template),

@@ -178,10 +178,13 @@ fn events_stream(
     last: Option<EventId>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     // Subscribe before replaying, so nothing falls between the two.
-    let mut rx = app.events.subscribe();
+    // `seen` is fixed now, not when the body is first polled: events published in between
+    // are in `rx` and must not be skipped as already seen.
+    let (mut rx, now) = app.events.subscribe_now();
+    let start = last.unwrap_or(now);
     async_stream::stream! {
         let _gauge = ClientGauge;
-        let mut seen: EventId = last.unwrap_or_else(|| app.events.last_id());
+        let mut seen: EventId = start;
         if let Some(after) = last {
             let (events, gap) = match app.events.replay(after).await {
                 Replay::Events(e) => (e, false),

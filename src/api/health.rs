@@ -33,7 +33,7 @@ fn disk(path: &Path) -> serde_json::Value {
     }
 }
 
-/// Database, queue and disk space; 503 when any is unhealthy.
+/// Database, queue and disk space (503 when any is unhealthy), and each provider's status.
 #[utoipa::path(get, path = "/health/deep", tag = "operations", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Healthy"), (status = 503, description = "Unhealthy")))]
 pub async fn deep(State(app): State<AppState>, _id: Identity) -> ApiResult<Response> {
@@ -56,9 +56,24 @@ pub async fn deep(State(app): State<AppState>, _id: Identity) -> ApiResult<Respo
     let healthy = [&database, &queue, &data_disk, &library_disk]
         .iter()
         .all(|c| c["ok"] == json!(true));
+    // Providers are reported, not judged: a missing yt-dlp does not make the daemon unhealthy.
+    let fetcher = crate::providers::Fetcher::new(
+        app.shared.clone(),
+        app.config.data_dir.join("staging"),
+        app.shutdown.child_token(),
+    );
+    let mut providers = serde_json::Map::new();
+    for p in app.shared.providers.all() {
+        let status = p.status(&fetcher).await;
+        providers.insert(
+            p.info().name.to_string(),
+            json!({ "ok": status.is_ok(), "problem": status.err() }),
+        );
+    }
     let body = json!({
         "status": if healthy { "ok" } else { "unhealthy" },
         "checks": { "database": database, "queue": queue, "data_dir": data_disk, "library_dir": library_disk },
+        "providers": providers,
     });
     Ok(if healthy {
         ok(body)

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery};
-use super::{Page, ok};
+use super::ok;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::db::{now_ms, tasks};
@@ -55,14 +55,8 @@ pub async fn list(
             .map(super::tasks::parse_cursor)
             .transpose()?,
     };
-    let mut items = tasks::list(&app.db, &filter, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|t| format!("{}_{}", t.created_at, t.id))
-    } else {
-        None
-    };
-    Ok(ok(Page { items, next_cursor }))
+    let items = tasks::list(&app.db, &filter, limit + 1).await?;
+    Ok(ok(super::tasks::keyset_page(items, limit)))
 }
 
 /// Counts of requests and tracks by status, bytes downloaded, tracks in the last day.

@@ -3,6 +3,7 @@
 //! per resource.
 
 pub mod auth;
+pub mod credentials;
 pub mod diagnostics;
 pub mod downloads;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod health;
 pub mod history;
 pub mod keys;
 pub mod providers;
+pub mod search;
 pub mod settings;
 pub mod tasks;
 pub mod users;
@@ -133,8 +135,15 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(history::cleanup))
         .routes(routes!(providers::list))
         .routes(routes!(providers::info))
+        .routes(routes!(search::search))
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(settings::validate))
+        .routes(routes!(credentials::list))
+        .routes(routes!(
+            credentials::get,
+            credentials::put,
+            credentials::delete
+        ))
         .routes(routes!(diagnostics::ping))
         .routes(routes!(events::stream))
         .routes(routes!(events::ticket))

@@ -9,20 +9,27 @@ use super::error::{ApiError, ApiResult};
 use super::ok;
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::jobs::{JobError, track};
+use crate::jobs::JobError;
 use crate::providers::Fetcher;
 
 /// Every provider with the kinds it resolves.
 #[utoipa::path(get, path = "/providers", tag = "discovery", security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The providers")))]
 pub async fn list(State(app): State<AppState>, _id: Identity) -> ApiResult<Response> {
-    let items: Vec<_> = app
-        .shared
-        .providers
-        .list()
-        .into_iter()
-        .map(|p| serde_json::json!({ "name": p.name, "kinds": p.kinds, "description": p.description, "available": true }))
-        .collect();
+    let staging = app.config.data_dir.join("staging");
+    let fetcher = Fetcher::new(app.shared.clone(), staging, app.shutdown.child_token());
+    let mut items = Vec::new();
+    for p in app.shared.providers.all() {
+        let info = p.info();
+        let status = p.status(&fetcher).await;
+        items.push(serde_json::json!({
+            "name": info.name,
+            "kinds": info.kinds,
+            "description": info.description,
+            "available": status.is_ok(),
+            "problem": status.err(),
+        }));
+    }
     Ok(ok(serde_json::json!({ "items": items })))
 }
 
@@ -59,11 +66,11 @@ pub async fn info(
         .join("staging")
         .join(format!("api-{}", crate::db::new_id()));
     std::fs::create_dir_all(&staging).map_err(ApiError::internal)?;
-    let fetcher = Fetcher {
-        options: track::fetch_options(&app.config),
-        staging: staging.clone(),
-        cancel: app.shutdown.child_token(),
-    };
+    let fetcher = Fetcher::new(
+        app.shared.clone(),
+        staging.clone(),
+        app.shutdown.child_token(),
+    );
     let resolved = p.resolve(&kind, &item, &fetcher).await;
     let _ = std::fs::remove_dir_all(&staging);
     match resolved {

@@ -32,6 +32,17 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// Cuts a newest-first page fetched with `limit + 1` rows; the cursor names the last item.
+pub(crate) fn keyset_page(mut items: Vec<tasks::Task>, limit: i64) -> Page<tasks::Task> {
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|t| format!("{}_{}", t.created_at, t.id))
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
 pub(crate) fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
     let bad = || ApiError::validation(Some("cursor"), "not a cursor from this API");
     let (at, id) = c.split_once('_').ok_or_else(bad)?;
@@ -57,14 +68,8 @@ pub async fn list(
         q: None,
         before: q.cursor.as_deref().map(parse_cursor).transpose()?,
     };
-    let mut items = tasks::list(&app.db, &filter, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|t| format!("{}_{}", t.created_at, t.id))
-    } else {
-        None
-    };
-    Ok(ok(Page { items, next_cursor }))
+    let items = tasks::list(&app.db, &filter, limit + 1).await?;
+    Ok(ok(keyset_page(items, limit)))
 }
 
 /// One task.

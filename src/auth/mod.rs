@@ -71,8 +71,17 @@ pub fn new_api_key() -> (String, String) {
 
 /// Reads the JWT secret from the data dir, or creates it (mode 0600) on first start.
 pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<String> {
+    load_or_create_secret_file(data_dir, "jwt_secret", "a JWT secret")
+}
+
+/// A random secret kept in `data_dir/<file>` (mode 0600), generated on first use.
+pub fn load_or_create_secret_file(
+    data_dir: &Path,
+    file: &str,
+    what: &str,
+) -> anyhow::Result<String> {
     use std::io::Write;
-    let path = data_dir.join("jwt_secret");
+    let path = data_dir.join(file);
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().to_string()),
         Ok(_) => anyhow::bail!(
@@ -97,11 +106,13 @@ pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<String> {
         Ok(mut f) => {
             f.write_all(secret.as_bytes())?;
             f.sync_all()?;
-            tracing::info!("generated a JWT secret in {}", path.display());
+            tracing::info!("generated {what} in {}", path.display());
             Ok(secret)
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(data_dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            load_or_create_secret_file(data_dir, file, what)
+        }
         Err(e) => Err(anyhow::anyhow!("cannot write {}: {e}", path.display())),
     }
 }

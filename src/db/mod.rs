@@ -3,6 +3,7 @@
 //! placeholders, `RETURNING`, `ON CONFLICT`), times are Unix milliseconds and ids are text.
 
 pub mod api_keys;
+pub mod credentials;
 pub mod settings;
 pub mod tasks;
 pub mod tokens;

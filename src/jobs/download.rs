@@ -30,6 +30,9 @@ pub struct DownloadOptions {
     pub quality: Option<String>,
     /// Path template (default `media.path_template`).
     pub path_template: Option<String>,
+    /// For an artist: which releases (`album`, `single`, `compilation`, `appears_on`);
+    /// absent keeps all.
+    pub release_types: Option<Vec<String>>,
 }
 
 /// Resolves and fans out.
@@ -37,11 +40,8 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
     let opts: DownloadOptions = ctx.options()?;
     let shared = &ctx.shared;
     let staging = track::staging_dir(&shared.config, &ctx.task.id, true)?;
-    let fetcher = Fetcher {
-        options: track::fetch_options(&shared.config),
-        staging: staging.clone(),
-        cancel: ctx.stop.clone(),
-    };
+    let mut fetcher = Fetcher::new(shared.clone(), staging.clone(), ctx.stop.clone());
+    fetcher.release_types = opts.release_types.clone().unwrap_or_default();
     ctx.progress("resolving", 0.0).await?;
     let mut prefetched = None;
     let resolved = match (&opts.provider, &opts.url) {

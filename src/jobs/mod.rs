@@ -37,6 +37,8 @@ pub struct Shared {
     pub providers: crate::providers::Registry,
     /// Jobs per pool and connections per host, changeable at run time.
     pub limits: Arc<crate::limits::Limits>,
+    /// Opens stored provider credentials.
+    pub vault: Arc<crate::credentials::Vault>,
 }
 
 /// How a job ended well.

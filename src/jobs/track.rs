@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{JobCtx, JobError, Outcome};
 use crate::config::Config;
-use crate::providers::TrackInfo;
+use crate::providers::{AudioFetch, Fetcher, TrackInfo};
 use crate::queue::Pool;
 
 /// The ledger kind.
@@ -103,27 +103,45 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
         p = limits.host_permit(&host) => p,
         _ = ctx.stop.cancelled() => return Err(JobError::Interrupted),
     };
-    let fetched = ctx
-        .while_reporting(
-            "downloading",
-            musicd_workers::fetch::fetch(
-                &url,
-                &dir,
-                &fetch_opts,
-                &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
-                &ctx.stop,
-            ),
-        )
-        .await
-        .map_err(|e| {
-            if let Some(wait) = e.retry_after {
-                // The host asked us to wait: every download from it waits, not just this one.
-                limits.pause_host(&host, wait);
-            }
-            super::pipeline_error(e)
-        })?;
     let dest = dir.join("source");
-    let tmp = fetched.keep();
+    let provider = ctx.shared.providers.get(&opts.provider);
+    let fetcher = Fetcher::new(ctx.shared.clone(), dir.clone(), ctx.stop.clone());
+    let to = AudioFetch {
+        staging: &dir,
+        progress: &|d, t| ctx.report_bytes_sync(d, t),
+        cancel: &ctx.stop,
+    };
+    let own = match &provider {
+        Some(p) => {
+            ctx.while_reporting("downloading", p.fetch_audio(&opts.track, &to, &fetcher))
+                .await
+        }
+        None => None,
+    };
+    let tmp = match own {
+        // The provider downloads the audio itself (an external program).
+        Some(r) => r?,
+        None => ctx
+            .while_reporting(
+                "downloading",
+                musicd_workers::fetch::fetch(
+                    &url,
+                    &dir,
+                    &fetch_opts,
+                    &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
+                    &ctx.stop,
+                ),
+            )
+            .await
+            .map_err(|e| {
+                if let Some(wait) = e.retry_after {
+                    // The host asked us to wait: every download from it waits, not just this one.
+                    limits.pause_host(&host, wait);
+                }
+                super::pipeline_error(e)
+            })?
+            .keep(),
+    };
     std::fs::rename(&tmp, &dest)
         .map_err(|e| JobError::transient("io_error", format!("keep download: {e}")))?;
     opts.fetched = Some(dest.display().to_string());

@@ -2,9 +2,11 @@
 //! metadata and fetchable audio. The registry holds them in the order they are asked.
 
 pub mod http;
+pub mod jamendo;
 pub mod podcast;
+pub mod ytdlp;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -74,18 +76,74 @@ pub struct ProviderInfo {
     pub description: &'static str,
 }
 
+/// One search result: what `POST /downloads` accepts as provider, kind and id.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchItem {
+    /// Provider name.
+    pub provider: String,
+    /// `track`, `album`, `artist` or `playlist`.
+    pub kind: String,
+    /// Id within the provider.
+    pub id: String,
+    /// Title (or name, for an artist).
+    pub title: String,
+    /// Artist, when the item has one.
+    pub artist: Option<String>,
+    /// Release date, when known.
+    pub date: Option<String>,
+    /// Image URL.
+    pub image_url: Option<String>,
+}
+
+/// Where a provider that downloads audio itself puts it, and how it reports.
+pub struct AudioFetch<'a> {
+    /// The task's staging directory.
+    pub staging: &'a Path,
+    /// Bytes done and total, as they come.
+    pub progress: &'a (dyn Fn(u64, Option<u64>) + Send + Sync),
+    /// Fired on cancel: stop and remove partial files.
+    pub cancel: &'a tokio_util::sync::CancellationToken,
+}
+
 /// A source of audio.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     /// Its name and kinds.
     fn info(&self) -> ProviderInfo;
-    /// Resolves a (kind, id); for URL-based providers the id is the URL. `body` is the
-    /// already-fetched document when the registry fetched it to sniff the type.
+    /// Resolves a (kind, id); for URL-based providers the id is the URL.
     async fn resolve(&self, kind: &str, id: &str, fetch: &Fetcher) -> Result<Resolved, JobError>;
+    /// Searches the catalogue for `kind` items, one page of `limit` from `offset`. `None`:
+    /// this provider cannot search.
+    async fn search(
+        &self,
+        _query: &str,
+        _kind: &str,
+        _limit: u32,
+        _offset: u32,
+        _fetch: &Fetcher,
+    ) -> Option<Result<Vec<SearchItem>, JobError>> {
+        None
+    }
+    /// Downloads a track's audio itself (an external program, say) and returns the file.
+    /// `None`: fetch `track.url` over HTTP, as usual.
+    async fn fetch_audio(
+        &self,
+        _track: &TrackInfo,
+        _to: &AudioFetch<'_>,
+        _fetch: &Fetcher,
+    ) -> Option<Result<PathBuf, JobError>> {
+        None
+    }
+    /// Whether it can work now (a program is installed, a credential is set); the reason when
+    /// not. Shown by `GET /providers` and `/health/deep`.
+    async fn status(&self, _fetch: &Fetcher) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Guarded HTTP access for providers: SSRF checks, size caps, retries (the media crate's
-/// fetch), into a private staging directory.
+/// fetch), into a private staging directory; and the process's configuration and stored
+/// credentials.
 pub struct Fetcher {
     /// Options for every request.
     pub options: musicd_workers::fetch::FetchOptions,
@@ -93,16 +151,66 @@ pub struct Fetcher {
     pub staging: std::path::PathBuf,
     /// Stops a fetch.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Configuration, database, credentials, limits.
+    pub shared: Arc<crate::jobs::Shared>,
+    /// Release types an artist request keeps (`album`, `single`, …); empty keeps all.
+    pub release_types: Vec<String>,
 }
 
 impl Fetcher {
-    /// Downloads a document of at most `max` bytes into memory.
+    /// A fetcher for `shared`'s configuration, staging under `staging`.
+    pub fn new(
+        shared: Arc<crate::jobs::Shared>,
+        staging: std::path::PathBuf,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        Self {
+            options: crate::jobs::track::fetch_options(&shared.config),
+            staging,
+            cancel,
+            shared,
+            release_types: Vec::new(),
+        }
+    }
+
+    /// A stored credential of `provider`, or a clear error naming how to set it.
+    pub async fn credential(&self, provider: &str, name: &str) -> Result<String, JobError> {
+        match self.shared.vault.get(&self.shared.db, provider, name).await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(JobError::permanent(
+                "credentials_missing",
+                format!(
+                    "{provider} needs the credential `{name}`: an admin sets it with PUT /api/v1/credentials/{provider}/{name}"
+                ),
+            )),
+            Err(e) => Err(JobError::permanent("credentials_unreadable", e.to_string())),
+        }
+    }
+
+    /// Downloads a document of at most `max` bytes into memory. A host that asked us to wait
+    /// (`Retry-After`) is waited for first; its answer pauses the host for every job here.
     pub async fn bytes(&self, url: &str, max: u64) -> Result<(Vec<u8>, Option<String>), JobError> {
         let mut opts = self.options.clone();
         opts.max_bytes = max;
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let limits = &self.shared.limits;
+        if let Some(until) = limits.paused_until(&host) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = self.cancel.cancelled() => return Err(JobError::Interrupted),
+            }
+        }
         let f = musicd_workers::fetch::fetch(url, &self.staging, &opts, &|_| {}, &self.cancel)
             .await
-            .map_err(crate::jobs::pipeline_error)?;
+            .map_err(|e| {
+                if let Some(wait) = e.retry_after {
+                    limits.pause_host(&host, wait);
+                }
+                crate::jobs::pipeline_error(e)
+            })?;
         let body = tokio::fs::read(f.path())
             .await
             .map_err(|e| JobError::transient("io_error", format!("read download: {e}")))?;
@@ -137,18 +245,27 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-impl Default for Registry {
-    fn default() -> Self {
+impl Registry {
+    /// Every provider, configured.
+    pub fn new(config: &crate::config::Config) -> Self {
         Self {
-            providers: vec![Arc::new(podcast::Podcast), Arc::new(http::Http)],
+            providers: vec![
+                Arc::new(podcast::Podcast),
+                Arc::new(http::Http),
+                Arc::new(jamendo::Jamendo::new(&config.providers.jamendo)),
+                Arc::new(ytdlp::Ytdlp::new(&config.providers.ytdlp)),
+            ],
         }
     }
-}
 
-impl Registry {
     /// Every provider's description.
     pub fn list(&self) -> Vec<ProviderInfo> {
         self.providers.iter().map(|p| p.info()).collect()
+    }
+
+    /// Every provider, in the order they are asked.
+    pub fn all(&self) -> Vec<Arc<dyn Provider>> {
+        self.providers.clone()
     }
 
     /// A provider by name.
@@ -159,6 +276,10 @@ impl Registry {
             .cloned()
     }
 }
+
+/// Providers whose ids are page or file URLs: checked as URLs when a request arrives, so
+/// something like `--exec=…` or `file:///…` is refused before any job runs.
+pub const URL_ID_PROVIDERS: &[&str] = &["http", "podcast", "ytdlp"];
 
 /// Checks a URL the user gave: `http(s)` only, with a host.
 pub fn parse_user_url(raw: &str) -> Result<url::Url, String> {

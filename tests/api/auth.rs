@@ -17,7 +17,12 @@ const PUBLIC: &[&str] = &[
 ];
 
 /// Route prefixes only an admin may use.
-const ADMIN_ONLY: &[&str] = &["/api/v1/users", "/api/v1/diagnostics", "/api/v1/config"];
+const ADMIN_ONLY: &[&str] = &[
+    "/api/v1/users",
+    "/api/v1/diagnostics",
+    "/api/v1/config",
+    "/api/v1/credentials",
+];
 
 /// Every (method, path) in the OpenAPI document, with path parameters filled in.
 async fn all_routes(app: &TestApp) -> Vec<(Method, String, String)> {

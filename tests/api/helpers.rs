@@ -97,6 +97,19 @@ pub struct TestApp {
 impl TestApp {
     /// Starts with the test configuration, adjusted by `tweak`.
     pub async fn start(tweak: impl FnOnce(&mut Config)) -> Self {
+        // `TEST_DAEMON_LOG=<file>` writes every in-process daemon's log there, for debugging.
+        if let Ok(path) = std::env::var("TEST_DAEMON_LOG")
+            && let Ok(file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+        {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("musicd=debug,apalis=debug,apalis_sqlite=debug")
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .try_init();
+        }
         let dirs = Dirs::new();
         let mut config = test_config(&dirs);
         tweak(&mut config);
@@ -247,7 +260,8 @@ impl Drop for Daemon {
     }
 }
 
-/// Polls a task until `pred` holds (30 s at most) and returns it.
+/// Polls a task until `pred` holds (two minutes at most: CI's two cores run every test at
+/// once) and returns it.
 pub async fn wait_task(
     client: &reqwest::Client,
     base: &str,
@@ -256,7 +270,7 @@ pub async fn wait_task(
     pred: impl Fn(&Value) -> bool,
 ) -> Value {
     let mut last = Value::Null;
-    for _ in 0..300 {
+    for _ in 0..1200 {
         let res = client
             .get(format!("{base}/api/v1/tasks/{task_id}"))
             .bearer_auth(token)

@@ -3,10 +3,13 @@
 
 mod auth;
 mod cli;
+mod credentials;
 mod db;
 mod downloads;
 mod edge;
 mod events;
 mod helpers;
+mod jamendo;
 mod queue;
 mod upstream;
+mod ytdlp;

@@ -58,6 +58,12 @@ impl Upstream {
         self.files.lock().unwrap().insert(path.to_string(), e);
     }
 
+    /// Serves an RSS feed (see [`feed`]) at `path`.
+    pub fn set_feed(&self, path: &str, title: &str, episodes: &[(String, String, String)]) {
+        let xml = feed(title, episodes).into_bytes();
+        self.set(path, Entry::File(Arc::new(xml), "application/rss+xml"));
+    }
+
     /// The most responses that were being sent at once.
     pub fn max_inflight(&self) -> usize {
         self.inflight.lock().unwrap().1
@@ -74,9 +80,19 @@ impl Upstream {
     }
 }
 
-async fn serve(State(up): State<Upstream>, UrlPath(path): UrlPath<String>) -> Response {
+async fn serve(
+    State(up): State<Upstream>,
+    UrlPath(path): UrlPath<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
     *up.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let entry = up.files.lock().unwrap().get(&path).cloned();
+    // `path?query` first (API stand-ins answer by query), then the path alone.
+    let entry = {
+        let files = up.files.lock().unwrap();
+        query
+            .and_then(|q| files.get(&format!("{path}?{q}")).cloned())
+            .or_else(|| files.get(&path).cloned())
+    };
     match entry {
         Some(Entry::File(bytes, ct)) => {
             ([(header::CONTENT_TYPE, ct)], bytes.as_ref().clone()).into_response()
@@ -180,31 +196,7 @@ pub fn feed(title: &str, episodes: &[(String, String, String)]) -> String {
     )
 }
 
-/// Audio files in the library (not the staging area).
-pub fn library_files(library: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![library.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.file_name().is_some_and(|n| n == ".musicd-staging") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Every regular file under `dir` (for "no temp file left" checks).
+/// Every regular file under `dir`, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -221,7 +213,17 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
             }
         }
     }
+    out.sort();
     out
+}
+
+/// Files in the library, not counting its staging area.
+pub fn library_files(library: &Path) -> Vec<PathBuf> {
+    let staging = library.join(".musicd-staging");
+    files_under(library)
+        .into_iter()
+        .filter(|p| !p.starts_with(&staging))
+        .collect()
 }
 
 /// Checks that ffprobe finds an audio stream and ffmpeg decodes the whole file without an

@@ -1,0 +1,383 @@
+//! `jamendo`: Jamendo's public API v3 (Creative Commons music). Tracks, albums, artists
+//! (their albums, filterable by release type) and playlists; search. The `client_id` is a
+//! stored credential; the base URL is configurable (tests point it at a loopback server).
+
+use std::num::NonZeroU32;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+
+use super::{Fetcher, Provider, ProviderInfo, Resolved, SearchItem, TrackInfo};
+use crate::config::JamendoConfig;
+use crate::jobs::JobError;
+
+/// Largest API answer read.
+const MAX_ANSWER: u64 = 8 * 1024 * 1024;
+
+/// Albums with fewer tracks than this count as singles (Jamendo has no release types).
+const SINGLE_MAX_TRACKS: usize = 3;
+
+/// The Jamendo provider.
+pub struct Jamendo {
+    base: String,
+    budget: Option<DefaultDirectRateLimiter>,
+}
+
+impl Jamendo {
+    /// From its configuration.
+    pub fn new(config: &JamendoConfig) -> Self {
+        Self {
+            base: config.base_url.trim_end_matches('/').to_string(),
+            budget: NonZeroU32::new(config.requests_per_minute)
+                .map(|n| RateLimiter::direct(Quota::per_minute(n))),
+        }
+    }
+
+    /// Calls `path` with `query`, returning the `results` array.
+    async fn call(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        fetch: &Fetcher,
+    ) -> Result<Vec<serde_json::Value>, JobError> {
+        let client_id = fetch.credential("jamendo", "client_id").await?;
+        if let Some(b) = &self.budget {
+            b.until_ready().await;
+        }
+        let mut url = url::Url::parse(&format!("{}/{path}/", self.base)).map_err(|e| {
+            JobError::permanent(
+                "invalid_options",
+                format!("providers.jamendo.base_url: {e}"),
+            )
+        })?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &client_id)
+            .append_pair("format", "json")
+            .extend_pairs(query);
+        // The client id travels in the query (Jamendo's design): keep it out of messages.
+        let hide = |m: String| m.replace(&client_id, "<client_id>");
+        let (body, _) = fetch
+            .bytes(url.as_str(), MAX_ANSWER)
+            .await
+            .map_err(|e| match e {
+                JobError::Permanent { code, message } => JobError::permanent(code, hide(message)),
+                JobError::Transient {
+                    code,
+                    message,
+                    retry_after,
+                } => JobError::Transient {
+                    code,
+                    message: hide(message),
+                    retry_after,
+                },
+                other => other,
+            })?;
+        let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
+            JobError::transient(
+                "upstream_error",
+                format!("Jamendo answered with bad JSON: {e}"),
+            )
+        })?;
+        if answer.headers.status != "success" {
+            let msg = answer.headers.error_message.unwrap_or_default();
+            // Codes 5 and 6 are about the client id (invalid, or not allowed).
+            return Err(if matches!(answer.headers.code, 5 | 6) {
+                JobError::permanent(
+                    "credentials_rejected",
+                    format!("Jamendo rejected the client id: {msg}"),
+                )
+            } else {
+                JobError::permanent(
+                    "upstream_error",
+                    format!("Jamendo error {}: {msg}", answer.headers.code),
+                )
+            });
+        }
+        Ok(answer.results)
+    }
+
+    async fn one(
+        &self,
+        path: &str,
+        id: &str,
+        what: &str,
+        fetch: &Fetcher,
+    ) -> Result<serde_json::Value, JobError> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(JobError::permanent(
+                "validation_error",
+                format!("a Jamendo {what} id is a number, not `{id}`"),
+            ));
+        }
+        self.call(path, &[("id", id)], fetch)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| JobError::permanent("not_found", format!("no Jamendo {what} {id}")))
+    }
+
+    async fn album_tracks(&self, id: &str, fetch: &Fetcher) -> Result<Album, JobError> {
+        let v = self.one("albums/tracks", id, "album", fetch).await?;
+        serde_json::from_value(v)
+            .map_err(|e| JobError::permanent("upstream_error", format!("album {id}: {e}")))
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    headers: Headers,
+    #[serde(default)]
+    results: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Headers {
+    status: String,
+    #[serde(default)]
+    code: i64,
+    error_message: Option<String>,
+}
+
+/// A number or a string of one, as the API sends either.
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Track {
+    #[serde(deserialize_with = "text")]
+    id: String,
+    name: String,
+    artist_name: String,
+    album_name: Option<String>,
+    #[serde(deserialize_with = "text")]
+    position: String,
+    releasedate: Option<String>,
+    album_image: Option<String>,
+    image: Option<String>,
+    audio: String,
+    audiodownload: String,
+    audiodownload_allowed: Option<bool>,
+    license_ccurl: Option<String>,
+    musicinfo: Option<MusicInfo>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MusicInfo {
+    tags: Tags,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Tags {
+    genres: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Album {
+    #[serde(deserialize_with = "text")]
+    id: String,
+    name: String,
+    artist_name: String,
+    releasedate: Option<String>,
+    image: Option<String>,
+    tracks: Vec<Track>,
+}
+
+impl Track {
+    /// Our track from Jamendo's, with album fields from `album` when the track lacks them.
+    fn info(self, album: Option<&Album>, total: Option<u32>) -> TrackInfo {
+        let url = if self.audiodownload_allowed != Some(false) && !self.audiodownload.is_empty() {
+            self.audiodownload
+        } else {
+            self.audio
+        };
+        let album_name = self.album_name.or_else(|| album.map(|a| a.name.clone()));
+        let album_artist = album
+            .map(|a| a.artist_name.clone())
+            .filter(|a| !a.is_empty())
+            .or_else(|| Some(self.artist_name.clone()));
+        let artist = if self.artist_name.is_empty() {
+            album.map(|a| a.artist_name.clone()).unwrap_or_default()
+        } else {
+            self.artist_name
+        };
+        TrackInfo {
+            id: self.id,
+            url,
+            title: Some(self.name).filter(|n| !n.is_empty()),
+            artists: vec![artist].into_iter().filter(|a| !a.is_empty()).collect(),
+            album: album_name.filter(|n| !n.is_empty()),
+            album_artist: album_artist.filter(|a| !a.is_empty()),
+            track_number: self.position.parse().ok().filter(|n| *n > 0),
+            track_total: total,
+            date: self
+                .releasedate
+                .or_else(|| album.and_then(|a| a.releasedate.clone()))
+                .filter(|d| !d.is_empty() && !d.starts_with("0000")),
+            genres: self.musicinfo.map(|m| m.tags.genres).unwrap_or_default(),
+            comment: self.license_ccurl.map(|l| format!("License: {l}")),
+            cover_url: self
+                .album_image
+                .or(self.image)
+                .or_else(|| album.and_then(|a| a.image.clone()))
+                .filter(|u| !u.is_empty()),
+        }
+    }
+}
+
+impl Album {
+    fn release_type(&self) -> &'static str {
+        if self.tracks.len() <= SINGLE_MAX_TRACKS {
+            "single"
+        } else {
+            "album"
+        }
+    }
+
+    fn into_tracks(mut self) -> Vec<TrackInfo> {
+        let tracks = std::mem::take(&mut self.tracks);
+        let total = Some(tracks.len() as u32);
+        tracks
+            .into_iter()
+            .map(|t| t.info(Some(&self), total))
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Jamendo {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            name: "jamendo",
+            kinds: &["track", "album", "artist", "playlist"],
+            description: "Jamendo (Creative Commons music) through its API v3; needs the credential `client_id`.",
+        }
+    }
+
+    async fn resolve(&self, kind: &str, id: &str, fetch: &Fetcher) -> Result<Resolved, JobError> {
+        match kind {
+            "track" => {
+                let v = self.one("tracks", id, "track", fetch).await?;
+                let t: Track = serde_json::from_value(v).map_err(|e| {
+                    JobError::permanent("upstream_error", format!("track {id}: {e}"))
+                })?;
+                Ok(Resolved::Track {
+                    track: t.info(None, None),
+                })
+            }
+            "album" => {
+                let album = self.album_tracks(id, fetch).await?;
+                Ok(Resolved::Collection {
+                    collection: "album".into(),
+                    title: Some(album.name.clone()),
+                    tracks: album.into_tracks(),
+                })
+            }
+            "artist" => {
+                let v = self.one("artists/albums", id, "artist", fetch).await?;
+                let name = v["name"].as_str().map(str::to_string);
+                let mut tracks = Vec::new();
+                let albums = v["albums"].as_array().cloned().unwrap_or_default();
+                for a in albums {
+                    let Some(aid) = a["id"]
+                        .as_str()
+                        .map(str::to_string)
+                        .or_else(|| a["id"].as_u64().map(|n| n.to_string()))
+                    else {
+                        continue;
+                    };
+                    let album = self.album_tracks(&aid, fetch).await?;
+                    let wanted = &fetch.release_types;
+                    if !wanted.is_empty() && !wanted.iter().any(|t| t == album.release_type()) {
+                        continue;
+                    }
+                    tracks.extend(album.into_tracks());
+                }
+                Ok(Resolved::Collection {
+                    collection: "artist".into(),
+                    title: name,
+                    tracks,
+                })
+            }
+            "playlist" => {
+                let v = self.one("playlists/tracks", id, "playlist", fetch).await?;
+                let name = v["name"].as_str().map(str::to_string);
+                let raw: Vec<Track> =
+                    serde_json::from_value(v["tracks"].clone()).unwrap_or_default();
+                let tracks = raw.into_iter().map(|t| t.info(None, None)).collect();
+                Ok(Resolved::Collection {
+                    collection: "playlist".into(),
+                    title: name,
+                    tracks,
+                })
+            }
+            other => Err(JobError::permanent(
+                "validation_error",
+                format!("jamendo has no kind `{other}`"),
+            )),
+        }
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        kind: &str,
+        limit: u32,
+        offset: u32,
+        fetch: &Fetcher,
+    ) -> Option<Result<Vec<SearchItem>, JobError>> {
+        let path = match kind {
+            "track" => "tracks",
+            "album" => "albums",
+            "artist" => "artists",
+            "playlist" => "playlists",
+            _ => return Some(Ok(Vec::new())),
+        };
+        let (limit, offset) = (limit.to_string(), offset.to_string());
+        let key = if kind == "track" {
+            "search"
+        } else {
+            "namesearch"
+        };
+        let q = [(key, query), ("limit", &limit), ("offset", &offset)];
+        Some(self.call(path, &q, fetch).await.map(|results| {
+            results
+                .into_iter()
+                .filter_map(|r| {
+                    let id = r["id"]
+                        .as_str()
+                        .map(str::to_string)
+                        .or_else(|| r["id"].as_u64().map(|n| n.to_string()))?;
+                    Some(SearchItem {
+                        provider: "jamendo".into(),
+                        kind: kind.into(),
+                        id,
+                        title: r["name"].as_str().unwrap_or_default().to_string(),
+                        artist: r["artist_name"].as_str().map(str::to_string),
+                        date: r["releasedate"].as_str().map(str::to_string),
+                        image_url: r["image"]
+                            .as_str()
+                            .or(r["album_image"].as_str())
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                    })
+                })
+                .collect()
+        }))
+    }
+
+    async fn status(&self, fetch: &Fetcher) -> Result<(), String> {
+        match fetch.credential("jamendo", "client_id").await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The Jamendo provider against a loopback stand-in for its API v3 (answers shaped like the
+//! real ones): an album and an artist (albums only) download end to end with track numbers,
+//! album artist, dates, licence and covers read back by mutagen; search results download
+//! unchanged; a missing or rejected client id is a clear task error.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::upstream::*;
+
+const CLIENT_ID: &str = "test-client-id-0042";
+
+/// Tags as mutagen reads them from an MP3 (a tool that did not write them).
+fn mutagen_id3(path: &Path) -> Value {
+    let script = r#"
+import json, sys
+from mutagen.id3 import ID3
+t = ID3(sys.argv[1])
+g = lambda k: str(t[k].text[0]) if k in t else None
+print(json.dumps({"title": g("TIT2"), "artist": g("TPE1"), "album": g("TALB"), "album_artist": g("TPE2"),
+  "track": g("TRCK"), "date": g("TDRC"), "genre": g("TCON"),
+  "comment": next((str(f.text[0]) for k, f in t.items() if k.startswith("COMM")), None),
+  "cover": any(k.startswith("APIC") for k in t.keys())}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .expect("python3 with mutagen (bash .ci/setup)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn answer(results: Value) -> Vec<u8> {
+    json!({ "headers": { "status": "success", "code": 0, "error_message": "", "results_count": 1 }, "results": results })
+        .to_string()
+        .into_bytes()
+}
+
+fn api_key(path: &str, query: &str) -> String {
+    format!("v3.0/{path}/?client_id={CLIENT_ID}&format=json&{query}")
+}
+
+fn track(up: &Upstream, id: u32, pos: u32, name: &str) -> Value {
+    json!({ "id": id.to_string(), "position": pos.to_string(), "name": name, "duration": 1,
+        "license_ccurl": "http://creativecommons.org/licenses/by-sa/3.0/",
+        "audio": up.url(&format!("stream/{id}.mp3")), "audiodownload": up.url(&format!("dl/{id}.mp3")),
+        "audiodownload_allowed": true })
+}
+
+/// The answer for album 10: four tracks with a cover.
+fn album10(up: &Upstream) -> Vec<u8> {
+    answer(
+        json!([{ "id": "10", "name": "Loopback Sessions", "releasedate": "2024-05-01",
+        "artist_id": "7", "artist_name": "The Testers", "image": up.url("img/10.jpg"),
+        "tracks": [track(up, 101, 1, "One"), track(up, 102, 2, "Two"), track(up, 103, 3, "Three"), track(up, 104, 4, "Four")] }]),
+    )
+}
+
+/// The stand-in: artist 7 has album 10 (four tracks) and album 20 (one track: a single).
+fn publish(up: &Upstream, scratch: &Path) {
+    let audio = Arc::new(tone(scratch, "t.mp3", 440, 1));
+    for id in [101, 102, 103, 104, 201] {
+        up.set(
+            &format!("dl/{id}.mp3"),
+            Entry::File(audio.clone(), "audio/mpeg"),
+        );
+    }
+    let cover = scratch.join("cover.jpg");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=64x64",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&cover)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    up.set(
+        "img/10.jpg",
+        Entry::File(Arc::new(std::fs::read(&cover).unwrap()), "image/jpeg"),
+    );
+    let album20 = json!([{ "id": "20", "name": "Lone Single", "releasedate": "2025-01-02",
+        "artist_id": "7", "artist_name": "The Testers", "image": up.url("img/10.jpg"),
+        "tracks": [track(up, 201, 1, "Alone")] }]);
+    up.set(
+        &api_key("albums/tracks", "id=10"),
+        Entry::File(Arc::new(album10(up)), "application/json"),
+    );
+    up.set(
+        &api_key("albums/tracks", "id=20"),
+        Entry::File(Arc::new(answer(album20)), "application/json"),
+    );
+    let artist = json!([{ "id": "7", "name": "The Testers", "albums": [
+        { "id": "10", "name": "Loopback Sessions", "releasedate": "2024-05-01" },
+        { "id": "20", "name": "Lone Single", "releasedate": "2025-01-02" } ] }]);
+    up.set(
+        &api_key("artists/albums", "id=7"),
+        Entry::File(Arc::new(answer(artist)), "application/json"),
+    );
+    let found = json!([{ "id": "10", "name": "Loopback Sessions", "artist_name": "The Testers", "releasedate": "2024-05-01" }]);
+    up.set(
+        &api_key("albums", "namesearch=loopback&limit=20&offset=0"),
+        Entry::File(Arc::new(answer(found)), "application/json"),
+    );
+}
+
+/// The audio files in the library (covers sit beside them as `cover.jpg`).
+fn mp3s(library: &Path) -> Vec<std::path::PathBuf> {
+    library_files(library)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "mp3"))
+        .collect()
+}
+
+async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    let res = c
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn finish(app: &TestApp, token: &str, id: &str) -> Value {
+    for _ in 0..1800 {
+        let t = wait_task(&app.client, &app.base, token, id, |_| true).await;
+        if matches!(t["status"].as_str(), Some("done" | "failed" | "cancelled")) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {id} never ended");
+}
+
+#[tokio::test]
+async fn jamendo_album_artist_and_search_end_to_end() {
+    let up = Upstream::start().await;
+    let base = up.url("v3.0");
+    let app = TestApp::start(move |c| {
+        c.fetch_allow_private = true;
+        c.providers.jamendo.base_url = base;
+    })
+    .await;
+    let scratch = tempfile::tempdir().unwrap();
+    publish(&up, scratch.path());
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+
+    // Without the credential: a clear task error, and /providers says so.
+    let (s, r) = post(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "provider": "jamendo", "kind": "album", "id": "10" }),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    assert_eq!(t["status"], json!("failed"));
+    assert_eq!(t["error_code"], json!("credentials_missing"), "{t}");
+    assert!(
+        t["error"]
+            .as_str()
+            .unwrap()
+            .contains("/credentials/jamendo/client_id")
+    );
+    let p: Value = c
+        .get(app.url("/api/v1/providers"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let j = p["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == json!("jamendo"))
+        .unwrap()
+        .clone();
+    assert_eq!(j["available"], json!(false), "{j}");
+
+    let res = c
+        .put(app.url("/api/v1/credentials/jamendo/client_id"))
+        .bearer_auth(&admin)
+        .json(&json!({ "value": CLIENT_ID }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Search returns ids that POST /downloads accepts unchanged.
+    let found: Value = c
+        .get(app.url("/api/v1/search?q=loopback&type=album"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = found["data"]["items"][0].clone();
+    assert_eq!(item["provider"], json!("jamendo"), "{found}");
+    assert_eq!(item["id"], json!("10"));
+    let req = json!({ "provider": item["provider"], "kind": item["kind"], "id": item["id"] });
+    let (s, r) = post(c, app.url("/api/v1/downloads"), &admin, req).await;
+    assert_eq!(s, 202, "{r}");
+    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    assert_eq!(t["error"], Value::Null, "{t}");
+    let files = mp3s(&app.library());
+    assert_eq!(files.len(), 4, "{files:?}");
+    for (i, f) in files.iter().enumerate() {
+        decodes(f).unwrap();
+        let tags = mutagen_id3(f);
+        assert_eq!(tags["track"], json!(format!("{}/4", i + 1)), "{tags}");
+        assert_eq!(tags["album"], json!("Loopback Sessions"));
+        assert_eq!(tags["album_artist"], json!("The Testers"));
+        assert_eq!(tags["artist"], json!("The Testers"));
+        assert!(
+            tags["date"].as_str().unwrap().starts_with("2024-05-01"),
+            "{tags}"
+        );
+        assert_eq!(tags["cover"], json!(true), "{tags}");
+        assert!(
+            tags["comment"]
+                .as_str()
+                .unwrap_or("")
+                .contains("creativecommons.org"),
+            "{tags}"
+        );
+    }
+
+    // The artist, albums only: the single is left out (its album is already there: skipped).
+    let (s, r) = post(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "provider": "jamendo", "kind": "artist", "id": "7", "release_types": ["album"] }),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let id = r["data"]["task_id"].as_str().unwrap().to_string();
+    let t = finish(&app, &admin, &id).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    let kids: Value = c
+        .get(app.url(&format!("/api/v1/tasks/{id}/children")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids = kids["data"]["items"].as_array().unwrap();
+    assert_eq!(kids.len(), 4, "only the album's tracks: {kids:#?}");
+    assert!(
+        kids.iter().all(|k| k["status"] == json!("skipped")),
+        "{kids:#?}"
+    );
+    assert_eq!(up.hits("dl/201.mp3"), 0, "the single was not fetched");
+    assert_eq!(mp3s(&app.library()).len(), 4);
+
+    // All release types: the single arrives too.
+    let (s, r) = post(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "provider": "jamendo", "kind": "artist", "id": "7" }),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    let files = mp3s(&app.library());
+    assert_eq!(files.len(), 5);
+    let single = files
+        .iter()
+        .find(|f| f.to_string_lossy().contains("Lone Single"))
+        .expect("the single");
+    assert!(
+        mutagen_id3(single)["date"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-01-02")
+    );
+
+    // A rejected client id is named as such.
+    up.set(
+        &api_key("albums/tracks", "id=10"),
+        Entry::File(
+            Arc::new(json!({ "headers": { "status": "failed", "code": 5, "error_message": "Your credential is not authorized." }, "results": [] }).to_string().into_bytes()),
+            "application/json",
+        ),
+    );
+    let (s, r) = post(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "provider": "jamendo", "kind": "album", "id": "10", "format": "opus" }),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    assert_eq!(t["error_code"], json!("credentials_rejected"), "{t}");
+    assert!(
+        !t["error"].as_str().unwrap().contains(CLIENT_ID),
+        "the client id never shows"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn jamendo_rate_limit_shows_the_request_waiting() {
+    let up = Upstream::start().await;
+    let base = up.url("v3.0");
+    let app = TestApp::start(move |c| {
+        c.fetch_allow_private = true;
+        c.providers.jamendo.base_url = base;
+    })
+    .await;
+    let scratch = tempfile::tempdir().unwrap();
+    publish(&up, scratch.path());
+    // The album answer is refused once with 429 and `Retry-After: 3`.
+    let body = album10(&up);
+    up.set(
+        &api_key("albums/tracks", "id=10"),
+        Entry::Limited(
+            Arc::new(body),
+            "application/json",
+            3,
+            Arc::new(std::sync::Mutex::new(1)),
+        ),
+    );
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    c.put(app.url("/api/v1/credentials/jamendo/client_id"))
+        .bearer_auth(&admin)
+        .json(&json!({ "value": CLIENT_ID }))
+        .send()
+        .await
+        .unwrap();
+    let (s, r) = post(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "provider": "jamendo", "kind": "album", "id": "10" }),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let id = r["data"]["task_id"].as_str().unwrap().to_string();
+    let waiting = wait_task(c, &app.base, &admin, &id, |t| {
+        t["stage"] == json!("waiting")
+    })
+    .await;
+    assert!(
+        waiting["run_after"].as_i64().unwrap() > musicd::db::now_ms() + 500,
+        "{waiting}"
+    );
+    let t = finish(&app, &admin, &id).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    assert_eq!(mp3s(&app.library()).len(), 4);
+    app.stop().await;
+}
