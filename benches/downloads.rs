@@ -556,20 +556,7 @@ async fn baseline(feed_url: &str) -> Baseline {
             };
             let _slot = cpu_gate.acquire_owned().await.unwrap();
             popts.staging_dir = Some(library.join(".musicd-staging").join(i.to_string()));
-            let meta = musicd_workers::TrackMeta {
-                title: t.title.clone(),
-                artists: t.artists.clone(),
-                album: t.album.clone(),
-                album_artist: t.album_artist.clone(),
-                track_number: t.track_number,
-                track_total: t.track_total,
-                date: t.date.clone(),
-                genres: t.genres.clone(),
-                comment: t.comment.clone(),
-                source_url: Some(t.url.clone()),
-                source_id: Some(format!("podcast:{}", t.id)),
-                ..Default::default()
-            };
+            let meta = t.meta("podcast");
             tokio::task::spawn_blocking(move || {
                 musicd_workers::process_file(
                     &input,

@@ -159,9 +159,8 @@ async fn after_cancel(app: &AppState, ids: &[String]) -> ApiResult<()> {
     let shared = &app.shared;
     let mut parents = Vec::new();
     for t in ids {
-        jobs::publish_task(&app.db, &shared.events, "task.cancelled", t).await;
-        if let Some(task) = tasks::get(&app.db, t).await?
-            && let Some(p) = task.parent_id
+        let task = jobs::publish_task(&app.db, &shared.events, "task.cancelled", t).await;
+        if let Some(p) = task.and_then(|t| t.parent_id)
             && !ids.contains(&p)
             && !parents.contains(&p)
         {

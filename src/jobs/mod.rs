@@ -476,7 +476,9 @@ pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error>
             };
             publish_task(&shared.db, &shared.events, kind, parent_id).await;
         }
-        None => publish_task(&shared.db, &shared.events, "task.progress", parent_id).await,
+        None => {
+            publish_task(&shared.db, &shared.events, "task.progress", parent_id).await;
+        }
     }
     Ok(())
 }
@@ -645,15 +647,19 @@ pub fn task_body(t: &Task) -> serde_json::Value {
     })
 }
 
-/// Publishes an event about a task, reading its current row.
-pub async fn publish_task(db: &Db, events: &EventBus, kind: &str, task_id: &str) {
+/// Publishes an event about a task, reading its current row; returns the row it read.
+pub async fn publish_task(db: &Db, events: &EventBus, kind: &str, task_id: &str) -> Option<Task> {
     match tasks::get(db, task_id).await {
         Ok(Some(t)) => {
             events
                 .publish(kind, t.owner_id.as_deref(), task_body(&t))
-                .await
+                .await;
+            Some(t)
         }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(task_id, "cannot read task for its event: {e}"),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(task_id, "cannot read task for its event: {e}");
+            None
+        }
     }
 }

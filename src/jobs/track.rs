@@ -195,21 +195,8 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     let _ = std::fs::remove_dir_all(&staging);
     popts.staging_dir = Some(staging);
     let t = &opts.track;
-    let meta = musicd_workers::TrackMeta {
-        title: t.title.clone(),
-        artists: t.artists.clone(),
-        album: t.album.clone(),
-        album_artist: t.album_artist.clone(),
-        track_number: t.track_number,
-        track_total: t.track_total,
-        date: t.date.clone(),
-        genres: t.genres.clone(),
-        comment: t.comment.clone(),
-        source_url: Some(t.url.clone()),
-        source_id: Some(format!("{}:{}", opts.provider, t.id)),
-        cover: opts.cover.as_deref().and_then(|p| std::fs::read(p).ok()),
-        ..Default::default()
-    };
+    let mut meta = t.meta(&opts.provider);
+    meta.cover = opts.cover.as_deref().and_then(|p| std::fs::read(p).ok());
     // A direct URL: the file's own tags come first; the URL's file name is only a fallback.
     let meta = if opts.provider == "http"
         && let Ok(mut own) = musicd_workers::tags::read_tags(&input)

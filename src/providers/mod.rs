@@ -45,6 +45,27 @@ pub struct TrackInfo {
     pub cover_url: Option<String>,
 }
 
+impl TrackInfo {
+    /// The tags the pipeline writes for this track from `provider` (before the file's own
+    /// tags fill the gaps), with the identity that makes a second download a skip.
+    pub fn meta(&self, provider: &str) -> musicd_workers::TrackMeta {
+        musicd_workers::TrackMeta {
+            title: self.title.clone(),
+            artists: self.artists.clone(),
+            album: self.album.clone(),
+            album_artist: self.album_artist.clone(),
+            track_number: self.track_number,
+            track_total: self.track_total,
+            date: self.date.clone(),
+            genres: self.genres.clone(),
+            comment: self.comment.clone(),
+            source_url: Some(self.url.clone()),
+            source_id: Some(format!("{provider}:{}", self.id)),
+            ..Default::default()
+        }
+    }
+}
+
 /// What a URL or id resolved to.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]

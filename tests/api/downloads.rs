@@ -43,18 +43,6 @@ fn five_episodes(up: &Upstream, scratch: &Path) -> Vec<Vec<u8>> {
     good
 }
 
-async fn post_json(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    let res = c
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 /// `POST /downloads` with a URL; asserts the 202 and returns the task id.
 async fn download(c: &reqwest::Client, base: &str, token: &str, url: &str) -> String {
     let (s, body) = post_json(
@@ -66,12 +54,6 @@ async fn download(c: &reqwest::Client, base: &str, token: &str, url: &str) -> St
     .await;
     assert_eq!(s, 202, "{body}");
     body["data"]["task_id"].as_str().unwrap().to_string()
-}
-
-async fn get_json(c: &reqwest::Client, url: String, token: &str) -> Value {
-    let res = c.get(url).bearer_auth(token).send().await.unwrap();
-    assert!(res.status().is_success(), "GET: {}", res.status());
-    res.json().await.unwrap()
 }
 
 fn ends(parent: String) -> impl Fn(&[Msg]) -> bool {
@@ -457,20 +439,6 @@ async fn sigkill_during(format: &str, big: Entry, ready: impl Fn(&Value) -> bool
     );
     decodes(&files[0]).unwrap();
     assert_no_temp_files(&dirs.library(), &dirs.data());
-}
-
-async fn wait_task_long(c: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
-    for _ in 0..1200 {
-        let t = get_json(c, format!("{base}/api/v1/tasks/{id}"), token).await;
-        if matches!(
-            t["data"]["status"].as_str(),
-            Some("done" | "failed" | "cancelled")
-        ) {
-            return t["data"].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("task {id} never ended");
 }
 
 #[tokio::test]

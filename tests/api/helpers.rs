@@ -299,3 +299,39 @@ pub async fn ping(client: &reqwest::Client, base: &str, token: &str, body: Value
     let v: Value = res.json().await.unwrap();
     v["data"]["task_id"].as_str().unwrap().to_string()
 }
+
+/// POSTs JSON with a bearer token; the status and the body (`Null` when not JSON).
+pub async fn post_json(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    let res = c
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// GETs with a bearer token, asserting success; the body.
+pub async fn get_json(c: &reqwest::Client, url: String, token: &str) -> Value {
+    let res = c.get(url).bearer_auth(token).send().await.unwrap();
+    assert!(res.status().is_success(), "GET: {}", res.status());
+    res.json().await.unwrap()
+}
+
+/// Polls a task until it has ended (three minutes at most: several requests of a test may
+/// share CI's two cores with every other test) and returns it.
+pub async fn wait_task_long(c: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    for _ in 0..1800 {
+        let t = get_json(c, format!("{base}/api/v1/tasks/{id}"), token).await;
+        if matches!(
+            t["data"]["status"].as_str(),
+            Some("done" | "failed" | "cancelled")
+        ) {
+            return t["data"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("task {id} never ended");
+}

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -128,31 +127,6 @@ fn mp3s(library: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    let res = c
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
-}
-
-async fn finish(app: &TestApp, token: &str, id: &str) -> Value {
-    for _ in 0..1800 {
-        let t = wait_task(&app.client, &app.base, token, id, |_| true).await;
-        if matches!(t["status"].as_str(), Some("done" | "failed" | "cancelled")) {
-            return t;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("task {id} never ended");
-}
-
 #[tokio::test]
 async fn jamendo_album_artist_and_search_end_to_end() {
     let up = Upstream::start().await;
@@ -168,7 +142,7 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     let admin = app.login(ADMIN, ADMIN_PW).await;
 
     // Without the credential: a clear task error, and /providers says so.
-    let (s, r) = post(
+    let (s, r) = post_json(
         c,
         app.url("/api/v1/downloads"),
         &admin,
@@ -176,7 +150,13 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     )
     .await;
     assert_eq!(s, 202, "{r}");
-    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    let t = wait_task_long(
+        &app.client,
+        &app.base,
+        &admin,
+        r["data"]["task_id"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(t["status"], json!("failed"));
     assert_eq!(t["error_code"], json!("credentials_missing"), "{t}");
     assert!(
@@ -226,9 +206,15 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     assert_eq!(item["provider"], json!("jamendo"), "{found}");
     assert_eq!(item["id"], json!("10"));
     let req = json!({ "provider": item["provider"], "kind": item["kind"], "id": item["id"] });
-    let (s, r) = post(c, app.url("/api/v1/downloads"), &admin, req).await;
+    let (s, r) = post_json(c, app.url("/api/v1/downloads"), &admin, req).await;
     assert_eq!(s, 202, "{r}");
-    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    let t = wait_task_long(
+        &app.client,
+        &app.base,
+        &admin,
+        r["data"]["task_id"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(t["status"], json!("done"), "{t}");
     assert_eq!(t["error"], Value::Null, "{t}");
     let files = mp3s(&app.library());
@@ -255,7 +241,7 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     }
 
     // The artist, albums only: the single is left out (its album is already there: skipped).
-    let (s, r) = post(
+    let (s, r) = post_json(
         c,
         app.url("/api/v1/downloads"),
         &admin,
@@ -264,7 +250,7 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     .await;
     assert_eq!(s, 202, "{r}");
     let id = r["data"]["task_id"].as_str().unwrap().to_string();
-    let t = finish(&app, &admin, &id).await;
+    let t = wait_task_long(&app.client, &app.base, &admin, &id).await;
     assert_eq!(t["status"], json!("done"), "{t}");
     let kids: Value = c
         .get(app.url(&format!("/api/v1/tasks/{id}/children")))
@@ -285,7 +271,7 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     assert_eq!(mp3s(&app.library()).len(), 4);
 
     // All release types: the single arrives too.
-    let (s, r) = post(
+    let (s, r) = post_json(
         c,
         app.url("/api/v1/downloads"),
         &admin,
@@ -293,7 +279,13 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     )
     .await;
     assert_eq!(s, 202, "{r}");
-    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    let t = wait_task_long(
+        &app.client,
+        &app.base,
+        &admin,
+        r["data"]["task_id"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(t["status"], json!("done"), "{t}");
     let files = mp3s(&app.library());
     assert_eq!(files.len(), 5);
@@ -316,7 +308,7 @@ async fn jamendo_album_artist_and_search_end_to_end() {
             "application/json",
         ),
     );
-    let (s, r) = post(
+    let (s, r) = post_json(
         c,
         app.url("/api/v1/downloads"),
         &admin,
@@ -324,7 +316,13 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     )
     .await;
     assert_eq!(s, 202, "{r}");
-    let t = finish(&app, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    let t = wait_task_long(
+        &app.client,
+        &app.base,
+        &admin,
+        r["data"]["task_id"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(t["error_code"], json!("credentials_rejected"), "{t}");
     assert!(
         !t["error"].as_str().unwrap().contains(CLIENT_ID),
@@ -363,7 +361,7 @@ async fn jamendo_rate_limit_shows_the_request_waiting() {
         .send()
         .await
         .unwrap();
-    let (s, r) = post(
+    let (s, r) = post_json(
         c,
         app.url("/api/v1/downloads"),
         &admin,
@@ -380,7 +378,7 @@ async fn jamendo_rate_limit_shows_the_request_waiting() {
         waiting["run_after"].as_i64().unwrap() > musicd::db::now_ms() + 500,
         "{waiting}"
     );
-    let t = finish(&app, &admin, &id).await;
+    let t = wait_task_long(&app.client, &app.base, &admin, &id).await;
     assert_eq!(t["status"], json!("done"), "{t}");
     assert_eq!(mp3s(&app.library()).len(), 4);
     app.stop().await;

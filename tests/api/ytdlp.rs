@@ -21,18 +21,6 @@ fn require_ytdlp() {
     assert!(ok, "yt-dlp must be installed (bash .ci/setup)");
 }
 
-async fn post(c: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    let res = c
-        .post(url)
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 async fn get(c: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
     let res = c.get(url).bearer_auth(token).send().await.unwrap();
     let status = res.status().as_u16();
@@ -41,7 +29,7 @@ async fn get(c: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
 
 /// `POST /downloads` for a ytdlp `url`; asserts the 202 and returns the task id.
 async fn request(c: &reqwest::Client, base: &str, token: &str, id: &str) -> String {
-    let (s, body) = post(
+    let (s, body) = post_json(
         c,
         format!("{base}/api/v1/downloads"),
         token,
@@ -251,7 +239,7 @@ async fn ytdlp_cancel_kills_the_process_and_leaves_no_files() {
         "yt-dlp runs with the page URL"
     );
 
-    let (s, r) = post(
+    let (s, r) = post_json(
         c,
         app.url(&format!("/api/v1/tasks/{parent}/cancel")),
         &admin,
@@ -368,7 +356,7 @@ async fn ytdlp_refuses_option_like_and_non_http_ids() {
     assert_eq!(r["error"]["code"], json!("validation_error"), "{r}");
 
     // A URL request is validated on arrival.
-    let (s, r) = post(
+    let (s, r) = post_json(
         c,
         app.url("/api/v1/downloads"),
         &admin,
@@ -385,7 +373,7 @@ async fn ytdlp_refuses_option_like_and_non_http_ids() {
 
     // So is a ytdlp id that is not an http(s) URL.
     for id in [injected.as_str(), "file:///etc/passwd", "-o/tmp/x"] {
-        let (s, r) = post(
+        let (s, r) = post_json(
             c,
             app.url("/api/v1/downloads"),
             &admin,
