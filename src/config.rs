@@ -54,6 +54,9 @@ pub struct Config {
     pub auth: AuthMode,
     /// Allow fetching from loopback, private and link-local addresses.
     pub fetch_allow_private: bool,
+    /// Private addresses allowed anyway (a NAS on the LAN, say), when `fetch_allow_private`
+    /// is off.
+    pub fetch_allow_ips: Vec<std::net::IpAddr>,
     /// Log output: `human` or `json`.
     pub log_format: LogFormat,
     /// Tracing filter, e.g. `info` or `musicd=debug,info`.
@@ -118,6 +121,10 @@ pub struct YtdlpConfig {
     /// Longest one yt-dlp run may take before it is killed.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// yt-dlp runs (metadata or download) started per minute; 0: no budget.
+    pub requests_per_minute: u32,
+    /// yt-dlp downloads at once, across the process.
+    pub concurrency: u32,
 }
 
 impl Default for YtdlpConfig {
@@ -125,6 +132,8 @@ impl Default for YtdlpConfig {
         Self {
             path: PathBuf::from("yt-dlp"),
             timeout: Duration::from_secs(30 * 60),
+            requests_per_minute: 30,
+            concurrency: 2,
         }
     }
 }
@@ -138,6 +147,8 @@ pub struct JamendoConfig {
     pub base_url: String,
     /// Requests per minute to the API (Jamendo allows about 35,000 a month per client id).
     pub requests_per_minute: u32,
+    /// Audio downloads from Jamendo at once, across the process.
+    pub concurrency: u32,
 }
 
 impl Default for JamendoConfig {
@@ -145,6 +156,7 @@ impl Default for JamendoConfig {
         Self {
             base_url: "https://api.jamendo.com/v3.0".into(),
             requests_per_minute: 60,
+            concurrency: 4,
         }
     }
 }
@@ -324,6 +336,7 @@ impl Default for Config {
             admin_password: String::new(),
             auth: AuthMode::On,
             fetch_allow_private: false,
+            fetch_allow_ips: Vec::new(),
             log_format: LogFormat::Human,
             log_level: "info".into(),
             http: HttpConfig::default(),

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
+use super::providers::check_release_types;
 use super::with_status;
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -69,17 +70,7 @@ fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError>
         }
     };
     if let Some(types) = &o.release_types {
-        for t in types {
-            if !matches!(
-                t.as_str(),
-                "album" | "single" | "compilation" | "appears_on"
-            ) {
-                return Err(ApiError::validation(
-                    Some("release_types"),
-                    format!("`{t}` is not one of album, single, compilation, appears_on"),
-                ));
-            }
-        }
+        check_release_types(types)?;
     }
     app.config
         .media

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::{ApiError, ApiResult};
+use super::extract::ApiQuery;
 use super::ok;
 use crate::app::AppState;
 use crate::auth::Identity;
@@ -22,22 +23,46 @@ pub async fn list(State(app): State<AppState>, _id: Identity) -> ApiResult<Respo
     for p in app.shared.providers.all() {
         let info = p.info();
         let status = p.status(&fetcher).await;
+        let paused_until = app
+            .shared
+            .limits
+            .paused_until(&crate::providers::provider_key(info.name))
+            .map(|until| {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                crate::db::now_ms() + left.as_millis() as i64
+            });
         items.push(serde_json::json!({
             "name": info.name,
             "kinds": info.kinds,
             "description": info.description,
             "available": status.is_ok(),
             "problem": status.err(),
+            "limits": p.limits(),
+            "paused_until": paused_until,
         }));
     }
     Ok(ok(serde_json::json!({ "items": items })))
 }
 
-/// Metadata of an item (a feed with its episodes, a track) as the provider resolves it.
-/// For `http` and `podcast` the id is the URL, percent-encoded.
+/// Paging and filtering of an artist's releases.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InfoQuery {
+    /// For an artist: keep these release types (comma-separated: `album`, `single`,
+    /// `compilation`, `appears_on`).
+    release_types: Option<String>,
+    /// For an artist: releases per page (1–200, default 50).
+    limit: Option<u32>,
+    /// For an artist: the `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Metadata of an item as the provider resolves it: a feed, album or playlist with its
+/// tracks, a track; an artist with its releases (filtered and paginated) where the provider
+/// lists releases. For `http` and `podcast` the id is the URL, percent-encoded.
 #[utoipa::path(get, path = "/providers/{provider}/{kind}/{id}", tag = "discovery",
     params(("provider" = String, Path, description = "Provider name"), ("kind" = String, Path, description = "Kind, e.g. `feed`"),
-        ("id" = String, Path, description = "Id within the provider (a URL for http and podcast)")),
+        ("id" = String, Path, description = "Id within the provider (a URL for http and podcast)"), InfoQuery),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The resolved item"), (status = 404, description = "No such provider"),
         (status = 502, description = "The upstream failed")))]
@@ -45,7 +70,26 @@ pub async fn info(
     State(app): State<AppState>,
     _id: Identity,
     Path((provider, kind, item)): Path<(String, String, String)>,
+    ApiQuery(q): ApiQuery<InfoQuery>,
 ) -> ApiResult<Response> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation(Some("limit"), "between 1 and 200"));
+    }
+    let offset: usize = match &q.cursor {
+        Some(c) => c
+            .parse()
+            .map_err(|_| ApiError::validation(Some("cursor"), "not a cursor from this API"))?,
+        None => 0,
+    };
+    let types: Vec<String> = q
+        .release_types
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    check_release_types(&types)?;
     let p = app
         .shared
         .providers
@@ -71,9 +115,38 @@ pub async fn info(
         staging.clone(),
         app.shutdown.child_token(),
     );
-    let resolved = p.resolve(&kind, &item, &fetcher).await;
+    let discography = if kind == "artist" {
+        p.discography(&item, &fetcher).await
+    } else {
+        None
+    };
+    let answer = match discography {
+        Some(d) => d.map(|d| {
+            let kept: Vec<_> = d
+                .releases
+                .into_iter()
+                .filter(|r| types.is_empty() || types.contains(&r.release_type))
+                .collect();
+            let total = kept.len();
+            let items: Vec<_> = kept.into_iter().skip(offset).take(limit as usize).collect();
+            let next = offset + items.len();
+            serde_json::json!({
+                "kind": "artist",
+                "name": d.name,
+                "releases": {
+                    "items": items,
+                    "total": total,
+                    "next_cursor": (next < total).then(|| next.to_string()),
+                },
+            })
+        }),
+        None => p
+            .resolve(&kind, &item, &fetcher)
+            .await
+            .map(|r| serde_json::to_value(r).unwrap_or_default()),
+    };
     let _ = std::fs::remove_dir_all(&staging);
-    match resolved {
+    match answer {
         Ok(r) => Ok(ok(r)),
         Err(JobError::Permanent {
             code: "validation_error",
@@ -87,5 +160,19 @@ pub async fn info(
             "shutting_down",
             "the daemon is shutting down",
         )),
+    }
+}
+
+/// Release types an artist's releases can be filtered by.
+pub const RELEASE_TYPES: &[&str] = &["album", "single", "compilation", "appears_on"];
+
+/// Refuses a release type that is not one of [`RELEASE_TYPES`], naming the field.
+pub fn check_release_types(types: &[String]) -> Result<(), ApiError> {
+    match types.iter().find(|t| !RELEASE_TYPES.contains(&t.as_str())) {
+        Some(bad) => Err(ApiError::validation(
+            Some("release_types"),
+            format!("`{bad}` is not one of {}", RELEASE_TYPES.join(", ")),
+        )),
+        None => Ok(()),
     }
 }

@@ -64,6 +64,7 @@ pub fn clean_staging(config: &Config, task_id: &str) {
 pub fn fetch_options(config: &Config) -> musicd_workers::fetch::FetchOptions {
     musicd_workers::fetch::FetchOptions {
         allow_private: config.fetch_allow_private,
+        allow_ips: config.fetch_allow_ips.clone(),
         max_bytes: config.media.max_input_size.as_u64(),
         max_attempts: 3,
         // A longer `Retry-After` hands the task back to the ledger, where it shows as
@@ -101,6 +102,11 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
     }
     let _host_slot = tokio::select! {
         p = limits.host_permit(&host) => p,
+        _ = ctx.stop.cancelled() => return Err(JobError::Interrupted),
+    };
+    // The provider's own download slots (yt-dlp processes, an API's fair use).
+    let _provider_slot = tokio::select! {
+        p = ctx.shared.providers.slot(&opts.provider) => p,
         _ = ctx.stop.cancelled() => return Err(JobError::Interrupted),
     };
     let dest = dir.join("source");

@@ -2,12 +2,12 @@
 //! (their albums, filterable by release type) and playlists; search. The `client_id` is a
 //! stored credential; the base URL is configurable (tests point it at a loopback server).
 
-use std::num::NonZeroU32;
-
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
-use super::{Fetcher, Provider, ProviderInfo, Resolved, SearchItem, TrackInfo};
+use super::{
+    Discography, Fetcher, Provider, ProviderInfo, ProviderLimits, Release, Resolved, SearchItem,
+    TrackInfo,
+};
 use crate::config::JamendoConfig;
 use crate::jobs::JobError;
 
@@ -20,7 +20,7 @@ const SINGLE_MAX_TRACKS: usize = 3;
 /// The Jamendo provider.
 pub struct Jamendo {
     base: String,
-    budget: Option<DefaultDirectRateLimiter>,
+    limits: ProviderLimits,
 }
 
 impl Jamendo {
@@ -28,8 +28,10 @@ impl Jamendo {
     pub fn new(config: &JamendoConfig) -> Self {
         Self {
             base: config.base_url.trim_end_matches('/').to_string(),
-            budget: NonZeroU32::new(config.requests_per_minute)
-                .map(|n| RateLimiter::direct(Quota::per_minute(n))),
+            limits: ProviderLimits {
+                requests_per_minute: Some(config.requests_per_minute).filter(|n| *n > 0),
+                concurrency: Some(config.concurrency).filter(|n| *n > 0),
+            },
         }
     }
 
@@ -41,9 +43,6 @@ impl Jamendo {
         fetch: &Fetcher,
     ) -> Result<Vec<serde_json::Value>, JobError> {
         let client_id = fetch.credential("jamendo", "client_id").await?;
-        if let Some(b) = &self.budget {
-            b.until_ready().await;
-        }
         let mut url = url::Url::parse(&format!("{}/{path}/", self.base)).map_err(|e| {
             JobError::permanent(
                 "invalid_options",
@@ -57,7 +56,7 @@ impl Jamendo {
         // The client id travels in the query (Jamendo's design): keep it out of messages.
         let hide = |m: String| m.replace(&client_id, "<client_id>");
         let (body, _) = fetch
-            .bytes(url.as_str(), MAX_ANSWER)
+            .call("jamendo", url.as_str(), MAX_ANSWER)
             .await
             .map_err(|e| match e {
                 JobError::Permanent { code, message } => JobError::permanent(code, hide(message)),
@@ -120,6 +119,28 @@ impl Jamendo {
         let v = self.one("albums/tracks", id, "album", fetch).await?;
         serde_json::from_value(v)
             .map_err(|e| JobError::permanent("upstream_error", format!("album {id}: {e}")))
+    }
+
+    /// An artist's name and albums, each with its tracks (release types need the count).
+    async fn artist_albums(
+        &self,
+        id: &str,
+        fetch: &Fetcher,
+    ) -> Result<(Option<String>, Vec<Album>), JobError> {
+        let v = self.one("artists/albums", id, "artist", fetch).await?;
+        let name = v["name"].as_str().map(str::to_string);
+        let mut albums = Vec::new();
+        for a in v["albums"].as_array().cloned().unwrap_or_default() {
+            let Some(aid) = a["id"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| a["id"].as_u64().map(|n| n.to_string()))
+            else {
+                continue;
+            };
+            albums.push(self.album_tracks(&aid, fetch).await?);
+        }
+        Ok((name, albums))
     }
 }
 
@@ -282,25 +303,13 @@ impl Provider for Jamendo {
                 })
             }
             "artist" => {
-                let v = self.one("artists/albums", id, "artist", fetch).await?;
-                let name = v["name"].as_str().map(str::to_string);
-                let mut tracks = Vec::new();
-                let albums = v["albums"].as_array().cloned().unwrap_or_default();
-                for a in albums {
-                    let Some(aid) = a["id"]
-                        .as_str()
-                        .map(str::to_string)
-                        .or_else(|| a["id"].as_u64().map(|n| n.to_string()))
-                    else {
-                        continue;
-                    };
-                    let album = self.album_tracks(&aid, fetch).await?;
-                    let wanted = &fetch.release_types;
-                    if !wanted.is_empty() && !wanted.iter().any(|t| t == album.release_type()) {
-                        continue;
-                    }
-                    tracks.extend(album.into_tracks());
-                }
+                let (name, albums) = self.artist_albums(id, fetch).await?;
+                let wanted = &fetch.release_types;
+                let tracks = albums
+                    .into_iter()
+                    .filter(|a| wanted.is_empty() || wanted.iter().any(|t| t == a.release_type()))
+                    .flat_map(Album::into_tracks)
+                    .collect();
                 Ok(Resolved::Collection {
                     collection: "artist".into(),
                     title: name,
@@ -372,6 +381,37 @@ impl Provider for Jamendo {
                 })
                 .collect()
         }))
+    }
+
+    fn limits(&self) -> ProviderLimits {
+        self.limits
+    }
+
+    async fn discography(
+        &self,
+        artist: &str,
+        fetch: &Fetcher,
+    ) -> Option<Result<Discography, JobError>> {
+        Some(
+            self.artist_albums(artist, fetch)
+                .await
+                .map(|(name, albums)| {
+                    let mut releases: Vec<Release> = albums
+                        .iter()
+                        .map(|a| Release {
+                            kind: "album".into(),
+                            id: a.id.clone(),
+                            title: a.name.clone(),
+                            release_type: a.release_type().into(),
+                            date: a.releasedate.clone().filter(|d| !d.starts_with("0000")),
+                            track_count: Some(a.tracks.len() as u32),
+                            image_url: a.image.clone().filter(|u| !u.is_empty()),
+                        })
+                        .collect();
+                    releases.sort_by(|a, b| b.date.cmp(&a.date));
+                    Discography { name, releases }
+                }),
+        )
     }
 
     async fn status(&self, fetch: &Fetcher) -> Result<(), String> {

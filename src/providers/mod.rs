@@ -116,6 +116,44 @@ pub struct SearchItem {
     pub image_url: Option<String>,
 }
 
+/// What a provider allows, declared by the provider (from its configuration).
+#[derive(Clone, Copy, Debug, Default, Serialize, ToSchema)]
+pub struct ProviderLimits {
+    /// Calls to its API (or runs of its program) per minute; `None`: no budget beyond the
+    /// per-host one.
+    pub requests_per_minute: Option<u32>,
+    /// Audio downloads at once across the process; `None`: only the per-host limit.
+    pub concurrency: Option<u32>,
+}
+
+/// One release of an artist, for `GET /providers/{p}/artist/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Release {
+    /// The kind `POST /downloads` takes for it (`album`, `playlist`, `track`).
+    pub kind: String,
+    /// Its id within the provider.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// `album`, `single`, `compilation` or `appears_on`.
+    pub release_type: String,
+    /// Release date, when known.
+    pub date: Option<String>,
+    /// Number of tracks, when known.
+    pub track_count: Option<u32>,
+    /// Cover image URL.
+    pub image_url: Option<String>,
+}
+
+/// An artist and every release of theirs, newest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Discography {
+    /// The artist's name.
+    pub name: Option<String>,
+    /// The releases.
+    pub releases: Vec<Release>,
+}
+
 /// Where a provider that downloads audio itself puts it, and how it reports.
 pub struct AudioFetch<'a> {
     /// The task's staging directory.
@@ -153,6 +191,19 @@ pub trait Provider: Send + Sync {
         _to: &AudioFetch<'_>,
         _fetch: &Fetcher,
     ) -> Option<Result<PathBuf, JobError>> {
+        None
+    }
+    /// Its request budget and download concurrency.
+    fn limits(&self) -> ProviderLimits {
+        ProviderLimits::default()
+    }
+    /// An artist's releases (each one downloadable on its own). `None`: this provider has
+    /// no artist kind, or lists an artist as tracks only.
+    async fn discography(
+        &self,
+        _artist: &str,
+        _fetch: &Fetcher,
+    ) -> Option<Result<Discography, JobError>> {
         None
     }
     /// Whether it can work now (a program is installed, a credential is set); the reason when
@@ -237,6 +288,57 @@ impl Fetcher {
             .map_err(|e| JobError::transient("io_error", format!("read download: {e}")))?;
         Ok((body, f.content_type.clone()))
     }
+
+    /// One call to `provider`'s API: waits while the provider is paused and for its request
+    /// budget, then [`Fetcher::bytes`]. A `Retry-After` pauses the provider as a whole.
+    pub async fn call(
+        &self,
+        provider: &str,
+        url: &str,
+        max: u64,
+    ) -> Result<(Vec<u8>, Option<String>), JobError> {
+        self.shared
+            .providers
+            .admit(provider, &self.shared.limits, &self.cancel)
+            .await?;
+        self.bytes(url, max).await.inspect_err(|e| {
+            if let JobError::Transient {
+                retry_after: Some(wait),
+                ..
+            } = e
+            {
+                self.shared
+                    .limits
+                    .pause_host(&provider_key(provider), *wait);
+            }
+        })
+    }
+}
+
+/// The key under which a provider's pause is kept with the host pauses.
+pub fn provider_key(provider: &str) -> String {
+    format!("provider:{provider}")
+}
+
+/// A provider's budget and download slots.
+struct Budget {
+    rate: Option<governor::DefaultDirectRateLimiter>,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Budget {
+    fn new(l: ProviderLimits) -> Self {
+        Self {
+            rate: l
+                .requests_per_minute
+                .and_then(std::num::NonZeroU32::new)
+                .map(|n| governor::RateLimiter::direct(governor::Quota::per_minute(n))),
+            slots: l
+                .concurrency
+                .filter(|n| *n > 0)
+                .map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize))),
+        }
+    }
 }
 
 /// Whether a document looks like an RSS or Atom feed.
@@ -256,6 +358,7 @@ pub fn looks_like_feed(body: &[u8], content_type: Option<&str>) -> bool {
 #[derive(Clone)]
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
+    budgets: Arc<std::collections::HashMap<&'static str, Budget>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -269,14 +372,50 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// Every provider, configured.
     pub fn new(config: &crate::config::Config) -> Self {
+        let providers: Vec<Arc<dyn Provider>> = vec![
+            Arc::new(podcast::Podcast),
+            Arc::new(http::Http),
+            Arc::new(jamendo::Jamendo::new(&config.providers.jamendo)),
+            Arc::new(ytdlp::Ytdlp::new(&config.providers.ytdlp)),
+        ];
+        let budgets = providers
+            .iter()
+            .map(|p| (p.info().name, Budget::new(p.limits())))
+            .collect();
         Self {
-            providers: vec![
-                Arc::new(podcast::Podcast),
-                Arc::new(http::Http),
-                Arc::new(jamendo::Jamendo::new(&config.providers.jamendo)),
-                Arc::new(ytdlp::Ytdlp::new(&config.providers.ytdlp)),
-            ],
+            providers,
+            budgets: Arc::new(budgets),
         }
+    }
+
+    /// Waits until `provider` may make one more request: its pause (after a `Retry-After`)
+    /// has passed and its budget has room.
+    pub async fn admit(
+        &self,
+        provider: &str,
+        limits: &crate::limits::Limits,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<(), JobError> {
+        let key = provider_key(provider);
+        let wait = async {
+            while let Some(until) = limits.paused_until(&key) {
+                tokio::time::sleep_until(until.into()).await;
+            }
+            if let Some(rate) = self.budgets.get(provider).and_then(|b| b.rate.as_ref()) {
+                rate.until_ready().await;
+            }
+        };
+        tokio::select! {
+            _ = wait => Ok(()),
+            _ = cancel.cancelled() => Err(JobError::Interrupted),
+        }
+    }
+
+    /// A download slot of `provider`, held while its audio downloads; `None` when it
+    /// declares no concurrency limit.
+    pub async fn slot(&self, provider: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let slots = self.budgets.get(provider)?.slots.clone()?;
+        slots.acquire_owned().await.ok()
     }
 
     /// Every provider's description.

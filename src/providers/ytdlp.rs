@@ -7,8 +7,9 @@
 //! `--exec`) and `--no-exec`, and the URL (checked to be `http(s)` with a host) comes after
 //! `--`. yt-dlp does its own networking, so the SSRF guard of our fetcher does not cover it:
 //! unless `fetch_allow_private` is set, the page's host is resolved first and refused when any
-//! of its addresses is loopback, private or link-local. Redirects and media URLs that yt-dlp
-//! follows from the page are not checked again.
+//! of its addresses is loopback, private or link-local; before a download, the media URLs
+//! yt-dlp chose are checked the same way (metadata first, then `--load-info-json`). Redirects
+//! that yt-dlp follows from those URLs are not checked again.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -22,7 +23,10 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::{AudioFetch, Fetcher, Provider, ProviderInfo, Resolved, TrackInfo, parse_user_url};
+use super::{
+    AudioFetch, Fetcher, Provider, ProviderInfo, ProviderLimits, Resolved, TrackInfo,
+    parse_user_url,
+};
 use crate::config::YtdlpConfig;
 use crate::jobs::JobError;
 
@@ -49,6 +53,7 @@ const MAX_COMMENT_CHARS: usize = 1000;
 pub struct Ytdlp {
     path: PathBuf,
     timeout: Duration,
+    limits: ProviderLimits,
     version: Mutex<Option<(Instant, Result<String, String>)>>,
 }
 
@@ -67,6 +72,10 @@ impl Ytdlp {
         Self {
             path: config.path.clone(),
             timeout: config.timeout,
+            limits: ProviderLimits {
+                requests_per_minute: Some(config.requests_per_minute).filter(|n| *n > 0),
+                concurrency: Some(config.concurrency).filter(|n| *n > 0),
+            },
             version: Mutex::new(None),
         }
     }
@@ -275,6 +284,61 @@ impl Ytdlp {
     }
 
     /// The job error for a run that ended unsuccessfully.
+    /// What the download run reads: the page URL when private targets are allowed; else the
+    /// metadata of the chosen format, fetched first, with every media URL in it checked like
+    /// the page (`--load-info-json`, so yt-dlp downloads exactly what was checked).
+    async fn checked_info(
+        &self,
+        url: &url::Url,
+        to: &AudioFetch<'_>,
+        fetch: &Fetcher,
+    ) -> Result<Vec<OsString>, JobError> {
+        if fetch.options.allow_private {
+            return Ok(vec!["--".into(), url.as_str().into()]);
+        }
+        fetch
+            .shared
+            .providers
+            .admit("ytdlp", &fetch.shared.limits, to.cancel)
+            .await?;
+        let mut args = self.base_args(fetch);
+        args.extend(
+            [
+                "--dump-single-json",
+                "--no-playlist",
+                "-f",
+                "bestaudio/best",
+                "--",
+            ]
+            .map(OsString::from),
+        );
+        args.push(url.as_str().into());
+        let ran = self.run(args, Read::Json, to.cancel).await?;
+        if !ran.status.success() {
+            return Err(self.failure(&ran));
+        }
+        let v: Value = serde_json::from_slice(&ran.stdout).map_err(|e| {
+            JobError::permanent(
+                "upstream_error",
+                format!("yt-dlp printed no metadata for {url}: {e}"),
+            )
+        })?;
+        for media in media_urls(&v) {
+            let m = parse_user_url(&media).map_err(|e| {
+                JobError::permanent(
+                    "upstream_error",
+                    format!("yt-dlp chose a media URL that is {e}"),
+                )
+            })?;
+            guard_host(&m, fetch).await?;
+        }
+        let info = to.staging.join(format!("{OUT_STEM}.info.tmp"));
+        tokio::fs::write(&info, &ran.stdout)
+            .await
+            .map_err(io_error)?;
+        Ok(vec!["--load-info-json".into(), info.into_os_string()])
+    }
+
     fn failure(&self, ran: &Ran) -> JobError {
         classify(&self.path, ran.status, &ran.stderr)
     }
@@ -288,6 +352,18 @@ impl Ytdlp {
         let url = check_id(&track.url).map_err(|m| JobError::permanent("validation_error", m))?;
         guard_host(&url, fetch).await?;
         remove_ours(to.staging, None);
+        let source = match self.checked_info(&url, to, fetch).await {
+            Ok(s) => s,
+            Err(e) => {
+                remove_ours(to.staging, None);
+                return Err(e);
+            }
+        };
+        fetch
+            .shared
+            .providers
+            .admit("ytdlp", &fetch.shared.limits, to.cancel)
+            .await?;
         let mut args = self.base_args(fetch);
         let mut home = OsString::from("home:");
         home.push(to.staging);
@@ -310,9 +386,8 @@ impl Ytdlp {
                      %(progress.total_bytes)s %(progress.total_bytes_estimate)s"
             )
             .into(),
-            "--".into(),
-            url.as_str().into(),
         ]);
+        args.extend(source);
         let max = fetch.shared.config.media.max_input_size.as_u64();
         let ran = match self
             .run(
@@ -578,6 +653,25 @@ async fn guard_host(url: &url::Url, fetch: &Fetcher) -> Result<(), JobError> {
         ));
     }
     Ok(())
+}
+
+/// The media URLs of the format(s) yt-dlp chose in a `-f … --dump-single-json` document.
+fn media_urls(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |x: &Value| {
+        if let Some(u) = x.get("url").and_then(Value::as_str) {
+            out.push(u.to_string());
+        }
+    };
+    add(v);
+    for key in ["requested_downloads", "requested_formats"] {
+        for x in v.get(key).and_then(Value::as_array).into_iter().flatten() {
+            add(x);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Whether a file name is one of yt-dlp's partial or temporary files.
@@ -855,6 +949,11 @@ impl Provider for Ytdlp {
         }
         let url = check_id(id).map_err(|m| JobError::permanent("validation_error", m))?;
         guard_host(&url, fetch).await?;
+        fetch
+            .shared
+            .providers
+            .admit("ytdlp", &fetch.shared.limits, &fetch.cancel)
+            .await?;
         let mut args = self.base_args(fetch);
         args.extend(["--dump-single-json", "--flat-playlist"].map(OsString::from));
         if kind == "track" {
@@ -881,6 +980,10 @@ impl Provider for Ytdlp {
         fetch: &Fetcher,
     ) -> Option<Result<PathBuf, JobError>> {
         Some(self.download(track, to, fetch).await)
+    }
+
+    fn limits(&self) -> ProviderLimits {
+        self.limits
     }
 
     async fn status(&self, _fetch: &Fetcher) -> Result<(), String> {

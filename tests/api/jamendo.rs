@@ -67,7 +67,7 @@ fn album10(up: &Upstream) -> Vec<u8> {
 /// The stand-in: artist 7 has album 10 (four tracks) and album 20 (one track: a single).
 fn publish(up: &Upstream, scratch: &Path) {
     let audio = Arc::new(tone(scratch, "t.mp3", 440, 1));
-    for id in [101, 102, 103, 104, 201] {
+    for id in [101, 102, 103, 104, 201, 301] {
         up.set(
             &format!("dl/{id}.mp3"),
             Entry::File(audio.clone(), "audio/mpeg"),
@@ -111,6 +111,19 @@ fn publish(up: &Upstream, scratch: &Path) {
     up.set(
         &api_key("artists/albums", "id=7"),
         Entry::File(Arc::new(answer(artist)), "application/json"),
+    );
+    // Playlist 5: a track of another artist, then one of album 10.
+    let mut other = track(up, 301, 7, "Guest");
+    other["artist_name"] = json!("Someone Else");
+    other["album_name"] = json!("Elsewhere");
+    let mut one = track(up, 101, 1, "One");
+    one["artist_name"] = json!("The Testers");
+    one["album_name"] = json!("Loopback Sessions");
+    one["releasedate"] = json!("2024-05-01");
+    let playlist = json!([{ "id": "5", "name": "Mixed Bag", "tracks": [other, one] }]);
+    up.set(
+        &api_key("playlists/tracks", "id=5"),
+        Entry::File(Arc::new(answer(playlist)), "application/json"),
     );
     let found = json!([{ "id": "10", "name": "Loopback Sessions", "artist_name": "The Testers", "releasedate": "2024-05-01" }]);
     up.set(
@@ -300,6 +313,93 @@ async fn jamendo_album_artist_and_search_end_to_end() {
             .starts_with("2025-01-02")
     );
 
+    // The artist's releases: newest first, filterable by type, paginated.
+    let page = get_json(
+        c,
+        app.url("/api/v1/providers/jamendo/artist/7?limit=1"),
+        &admin,
+    )
+    .await;
+    let rel = &page["data"]["releases"];
+    assert_eq!(page["data"]["name"], json!("The Testers"), "{page}");
+    assert_eq!(rel["total"], json!(2), "{page}");
+    assert_eq!(rel["items"][0]["id"], json!("20"), "{page}");
+    assert_eq!(rel["items"][0]["release_type"], json!("single"));
+    let next = rel["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let page = get_json(
+        c,
+        app.url(&format!(
+            "/api/v1/providers/jamendo/artist/7?limit=1&cursor={next}"
+        )),
+        &admin,
+    )
+    .await;
+    let rel = &page["data"]["releases"];
+    assert_eq!(rel["items"][0]["id"], json!("10"), "{page}");
+    assert_eq!(rel["items"][0]["track_count"], json!(4));
+    assert_eq!(rel["next_cursor"], Value::Null);
+    let albums = get_json(
+        c,
+        app.url("/api/v1/providers/jamendo/artist/7?release_types=album"),
+        &admin,
+    )
+    .await;
+    let items = albums["data"]["releases"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{albums}");
+    assert_eq!(items[0]["kind"], json!("album"));
+    assert_eq!(items[0]["id"], json!("10"));
+    let bad = c
+        .get(app.url("/api/v1/providers/jamendo/artist/7?release_types=bootleg"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // A playlist: its new track lands with its own artist and album; the known one is skipped.
+    let (s, r) = post_json(
+        c,
+        app.url("/api/v1/downloads"),
+        &admin,
+        json!({ "provider": "jamendo", "kind": "playlist", "id": "5" }),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let id = r["data"]["task_id"].as_str().unwrap().to_string();
+    let t = wait_task_long(&app.client, &app.base, &admin, &id).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    let kids = get_json(c, app.url(&format!("/api/v1/tasks/{id}/children")), &admin).await;
+    let states: Vec<_> = kids["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states.len(), 2, "{kids}");
+    assert!(states.contains(&"skipped".to_string()), "{states:?}");
+    let guest = mp3s(&app.library())
+        .into_iter()
+        .find(|f| f.to_string_lossy().contains("Guest"))
+        .expect("the playlist's new track");
+    let tags = mutagen_id3(&guest);
+    assert_eq!(tags["artist"], json!("Someone Else"), "{tags}");
+    assert_eq!(tags["album"], json!("Elsewhere"), "{tags}");
+
+    // The provider declares its limits.
+    let p = get_json(c, app.url("/api/v1/providers"), &admin).await;
+    let j = p["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == json!("jamendo"))
+        .unwrap()
+        .clone();
+    assert_eq!(j["limits"]["requests_per_minute"], json!(60), "{j}");
+    assert_eq!(j["limits"]["concurrency"], json!(4), "{j}");
+
     // A rejected client id is named as such.
     up.set(
         &api_key("albums/tracks", "id=10"),
@@ -377,6 +477,19 @@ async fn jamendo_rate_limit_shows_the_request_waiting() {
     assert!(
         waiting["run_after"].as_i64().unwrap() > musicd::db::now_ms() + 500,
         "{waiting}"
+    );
+    // The provider as a whole is paused, and says until when.
+    let p = get_json(c, app.url("/api/v1/providers"), &admin).await;
+    let j = p["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == json!("jamendo"))
+        .unwrap()
+        .clone();
+    assert!(
+        j["paused_until"].as_i64().unwrap_or(0) > musicd::db::now_ms(),
+        "{j}"
     );
     let t = wait_task_long(&app.client, &app.base, &admin, &id).await;
     assert_eq!(t["status"], json!("done"), "{t}");

@@ -427,3 +427,46 @@ async fn ytdlp_missing_program_is_provider_unavailable() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn ytdlp_media_urls_are_checked_like_the_page() {
+    require_ytdlp();
+    // Private targets refused, but the stand-in's own address allowed (a NAS on the LAN).
+    let app = TestApp::start(|c| c.fetch_allow_ips = vec!["127.0.0.1".parse().unwrap()]).await;
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let up = Upstream::start().await;
+    let song = tone(scratch.path(), "song.mp3", 440, 2);
+    up.set("ok/song.mp3", Entry::File(Arc::new(song), "audio/mpeg"));
+    up.set("ok/page.html", audio_page("Allowed Song", "", "song.mp3"));
+    // The page is on an allowed address; its audio is on another loopback address.
+    let port = url::Url::parse(&up.url("")).unwrap().port().unwrap();
+    let elsewhere = format!("http://127.0.0.2:{port}/ok/song.mp3");
+    up.set("bad/page.html", audio_page("Elsewhere", "", &elsewhere));
+
+    let fine = request(c, &app.base, &admin, &up.url("ok/page.html")).await;
+    let t = wait_task_long(c, &app.base, &admin, &fine).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    let files = library_files(&app.library());
+    assert_eq!(files.len(), 1, "{files:?}");
+    decodes(&files[0]).unwrap();
+
+    let hits = up.hits("ok/song.mp3");
+    let bad = request(c, &app.base, &admin, &up.url("bad/page.html")).await;
+    let t = wait_task_long(c, &app.base, &admin, &bad).await;
+    let (_, kids) = get(c, app.url(&format!("/api/v1/tasks/{bad}/children")), &admin).await;
+    let kid = &kids["data"]["items"][0];
+    assert_eq!(kid["error_code"], json!("blocked_address"), "{t} {kids}");
+    assert!(
+        kid["error"].as_str().unwrap().contains("127.0.0.2"),
+        "{kid}"
+    );
+    assert_eq!(
+        up.hits("ok/song.mp3"),
+        hits,
+        "the refused audio was not fetched"
+    );
+    assert_eq!(library_files(&app.library()).len(), 1);
+    app.stop().await;
+}
