@@ -151,6 +151,7 @@ impl Application {
         };
         let limits = Arc::new(crate::limits::Limits::new(
             crate::limits::RuntimeLimits::load(&db, &config).await?,
+            crate::watch::load_settings(&db, &config).await?,
         ));
         let vault = Arc::new(crate::credentials::Vault::load(&config)?);
         let shared = Arc::new(Shared {
@@ -163,6 +164,7 @@ impl Application {
             worker_id: workers::new_worker_id(),
             hand_back: CancellationToken::new(),
             providers: crate::providers::Registry::new(&config),
+            watch_wake: Arc::new(tokio::sync::Notify::new()),
         });
         if role == Role::Worker {
             return Ok(Self {
@@ -235,6 +237,8 @@ impl Application {
             shutdown.clone(),
         ));
         if let (Some(listener), Some(app)) = (self.listener, self.app) {
+            // The scheduler runs beside the API (`serve`), never in a `musicd worker`.
+            tokio::spawn(crate::scheduler::run(self.shared.clone(), shutdown.clone()));
             let limiter_app = app.clone();
             let stop = shutdown.clone();
             tokio::spawn(async move {

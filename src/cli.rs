@@ -62,6 +62,11 @@ enum Command {
     Tasks(crate::client::TasksArgs),
     /// Show one task and its tracks, or follow it with --follow.
     Task(crate::client::TaskArgs),
+    /// Keep a feed, playlist or artist in sync on a schedule (a running daemon's watches).
+    Watch {
+        #[command(subcommand)]
+        command: crate::client::WatchCommand,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -165,6 +170,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Add(args) => Ok(crate::client::add(&config, args).await),
         Command::Tasks(args) => Ok(crate::client::tasks(&config, args).await),
         Command::Task(args) => Ok(crate::client::task(&config, args).await),
+        Command::Watch { command } => Ok(crate::client::watch(&config, command).await),
         Command::Migrate => {
             open_db(&config).await?;
             println!("migrations applied");

@@ -73,6 +73,8 @@ pub struct Config {
     pub media: MediaConfig,
     /// Per-provider settings.
     pub providers: ProvidersConfig,
+    /// Watches and their scheduler (changeable at run time with `PUT /config/watch`).
+    pub watch: WatchConfig,
     /// Where the client verbs (`musicd add`, `musicd tasks`) find the daemon.
     pub client: ClientConfig,
 }
@@ -99,6 +101,52 @@ impl std::fmt::Debug for ClientConfig {
             .field("url", &redact_url(&self.url))
             .field("api_key", &key)
             .finish()
+    }
+}
+
+/// Watches and their scheduler. The same shape is stored by `PUT /config/watch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    /// Scheduled checks run; `false` leaves only checks asked for by hand.
+    pub enabled: bool,
+    /// Cron expression for watches without their own (UTC; 5 fields, or 6 with seconds).
+    pub default_schedule: String,
+    /// Checks running at once, per process.
+    pub max_concurrent_checks: u32,
+    /// Each scheduled check starts after a random delay up to this, so many watches on one
+    /// schedule do not hit their sources in the same second.
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String)]
+    pub jitter: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_schedule: "0 */6 * * *".into(),
+            max_concurrent_checks: 4,
+            jitter: Duration::from_secs(30),
+        }
+    }
+}
+
+impl WatchConfig {
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        crate::watch::parse_schedule(&self.default_schedule)
+            .map_err(|e| ("default_schedule", e))?;
+        if self.max_concurrent_checks == 0 || self.max_concurrent_checks as usize > MAX_POOL {
+            return Err((
+                "max_concurrent_checks",
+                format!("must be between 1 and {MAX_POOL}"),
+            ));
+        }
+        if self.jitter > Duration::from_secs(3600) {
+            return Err(("jitter", "must be at most 1h".into()));
+        }
+        Ok(())
     }
 }
 
@@ -345,6 +393,7 @@ impl Default for Config {
             workers: WorkersConfig::default(),
             media: MediaConfig::default(),
             providers: ProvidersConfig::default(),
+            watch: WatchConfig::default(),
             client: ClientConfig::default(),
         }
     }
@@ -520,6 +569,9 @@ impl Config {
         }
         if !self.admin_password.is_empty() && self.admin_password.len() < 8 {
             return err("admin_password", "must be at least 8 characters");
+        }
+        if let Err((key, msg)) = self.watch.validate() {
+            return err(&format!("watch.{key}"), &msg);
         }
         if self.queue.max_attempts == 0 {
             return err("queue.max_attempts", "must be at least 1");

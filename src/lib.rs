@@ -15,5 +15,8 @@ pub mod events;
 pub mod import;
 pub mod jobs;
 pub mod limits;
+pub mod playlist;
 pub mod providers;
 pub mod queue;
+pub mod scheduler;
+pub mod watch;

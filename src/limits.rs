@@ -125,6 +125,8 @@ pub struct HostPermit {
 /// The limits of one process.
 pub struct Limits {
     current: Mutex<RuntimeLimits>,
+    watch: Mutex<crate::config::WatchConfig>,
+    checks: Gate,
     io: Gate,
     cpu: Gate,
     hosts: Mutex<HashMap<String, Arc<Gate>>>,
@@ -146,8 +148,10 @@ fn rate_limiter(per_minute: u32) -> Option<Arc<DefaultKeyedRateLimiter<String>>>
 
 impl Limits {
     /// Limits starting at `initial`.
-    pub fn new(initial: RuntimeLimits) -> Self {
+    pub fn new(initial: RuntimeLimits, watch: crate::config::WatchConfig) -> Self {
         Self {
+            checks: Gate::new(watch.max_concurrent_checks as usize),
+            watch: Mutex::new(watch),
             io: Gate::new(initial.io_concurrency),
             cpu: Gate::new(initial.cpu_concurrency),
             hosts: Mutex::new(HashMap::new()),
@@ -180,6 +184,27 @@ impl Limits {
             *self.rate.write().expect("rate lock") = rate_limiter(new.per_host_requests_per_minute);
         }
         *cur = new;
+    }
+
+    /// The watch settings in force.
+    pub fn watch(&self) -> crate::config::WatchConfig {
+        self.watch.lock().expect("watch lock").clone()
+    }
+
+    /// Applies new watch settings; running checks keep their slots.
+    pub fn apply_watch(&self, new: crate::config::WatchConfig) {
+        let mut cur = self.watch.lock().expect("watch lock");
+        if *cur == new {
+            return;
+        }
+        tracing::info!(?new, "watch settings changed");
+        self.checks.resize(new.max_concurrent_checks as usize);
+        *cur = new;
+    }
+
+    /// Waits for a watch check slot (`watch.max_concurrent_checks`).
+    pub async fn check_slot(&self) -> OwnedSemaphorePermit {
+        self.checks.acquire().await
     }
 
     /// Waits for a job slot in `pool`.
@@ -247,6 +272,10 @@ pub async fn refresh_loop(
         match RuntimeLimits::load(&db, &config).await {
             Ok(l) => limits.apply(l),
             Err(e) => tracing::debug!("cannot read limits: {e}"),
+        }
+        match crate::watch::load_settings(&db, &config).await {
+            Ok(w) => limits.apply_watch(w),
+            Err(e) => tracing::debug!("cannot read watch settings: {e}"),
         }
     }
 }

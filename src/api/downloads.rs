@@ -8,65 +8,31 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
-use super::providers::check_release_types;
+use super::providers::{Target, check_release_types, check_target};
 use super::with_status;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::db::tasks::NewTask;
 use crate::jobs::{self, download::DownloadOptions};
-use crate::providers::{URL_ID_PROVIDERS, parse_user_url};
 
 /// Checks a request and returns the identity of what it asks for.
 fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError> {
-    let target = match (&o.url, &o.provider) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                Some("url"),
-                "give either `url` or `provider`/`kind`/`id`, not both",
-            ));
-        }
-        (Some(raw), None) => {
-            let u = parse_user_url(raw).map_err(|m| ApiError::validation(Some("url"), m))?;
+    let target = match check_target(
+        app,
+        o.url.as_deref(),
+        o.provider.as_deref(),
+        o.kind.as_deref(),
+        o.id.as_deref(),
+        None,
+    )? {
+        Target::Url(u) => {
             o.url = Some(u.to_string());
             u.to_string()
         }
-        (None, Some(p)) => {
-            let provider = app.shared.providers.get(p).ok_or_else(|| {
-                ApiError::validation(Some("provider"), format!("unknown provider `{p}`"))
-            })?;
-            let kinds = provider.info().kinds;
-            let kind = o
-                .kind
-                .as_deref()
-                .ok_or_else(|| ApiError::validation(Some("kind"), "`kind` is required"))?;
-            if !kinds.contains(&kind) {
-                return Err(ApiError::validation(
-                    Some("kind"),
-                    format!("provider `{p}` has kinds {}", kinds.join(", ")),
-                ));
-            }
-            let id =
-                o.id.as_deref()
-                    .filter(|i| !i.trim().is_empty())
-                    .ok_or_else(|| ApiError::validation(Some("id"), "`id` is required"))?;
-            let id = if URL_ID_PROVIDERS.contains(&p.as_str()) {
-                parse_user_url(id)
-                    .map_err(|m| {
-                        ApiError::validation(Some("id"), format!("{p} ids are URLs: {m}"))
-                    })?
-                    .to_string()
-            } else {
-                id.to_string()
-            };
-            let target = format!("{p}:{kind}:{id}");
+        Target::Item { provider, kind, id } => {
+            let target = format!("{provider}:{kind}:{id}");
             o.id = Some(id);
             target
-        }
-        (None, None) => {
-            return Err(ApiError::validation(
-                Some("url"),
-                "`url` (or `provider`, `kind` and `id`) is required",
-            ));
         }
     };
     if let Some(types) = &o.release_types {

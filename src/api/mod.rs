@@ -17,6 +17,7 @@ pub mod search;
 pub mod settings;
 pub mod tasks;
 pub mod users;
+pub mod watches;
 
 use std::time::{Duration, Instant};
 
@@ -139,6 +140,11 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(settings::validate))
         .routes(routes!(credentials::list))
+        .routes(routes!(watches::create, watches::list))
+        .routes(routes!(watches::check_all))
+        .routes(routes!(watches::get, watches::patch, watches::delete))
+        .routes(routes!(watches::check))
+        .routes(routes!(watches::get_config, watches::put_config))
         .routes(routes!(
             credentials::get,
             credentials::put,

@@ -11,7 +11,7 @@ use super::ok;
 use crate::app::AppState;
 use crate::auth::Identity;
 use crate::jobs::JobError;
-use crate::providers::Fetcher;
+use crate::providers::{Fetcher, URL_ID_PROVIDERS, parse_user_url};
 
 /// Every provider with the kinds it resolves.
 #[utoipa::path(get, path = "/providers", tag = "discovery", security(("bearer" = []), ("api_key" = [])),
@@ -104,19 +104,10 @@ pub async fn info(
             ),
         ));
     }
-    let staging = app
-        .config
-        .data_dir
-        .join("staging")
-        .join(format!("api-{}", crate::db::new_id()));
-    std::fs::create_dir_all(&staging).map_err(ApiError::internal)?;
-    let fetcher = Fetcher::new(
-        app.shared.clone(),
-        staging.clone(),
-        app.shutdown.child_token(),
-    );
+    let scratch = Scratch::new(&app)?;
+    let fetcher = &scratch.fetch;
     let discography = if kind == "artist" {
-        p.discography(&item, &fetcher).await
+        p.discography(&item, fetcher).await
     } else {
         None
     };
@@ -141,11 +132,11 @@ pub async fn info(
             })
         }),
         None => p
-            .resolve(&kind, &item, &fetcher)
+            .resolve(&kind, &item, fetcher)
             .await
             .map(|r| serde_json::to_value(r).unwrap_or_default()),
     };
-    let _ = std::fs::remove_dir_all(&staging);
+    drop(scratch);
     match answer {
         Ok(r) => Ok(ok(r)),
         Err(JobError::Permanent {
@@ -174,5 +165,105 @@ pub fn check_release_types(types: &[String]) -> Result<(), ApiError> {
             format!("`{bad}` is not one of {}", RELEASE_TYPES.join(", ")),
         )),
         None => Ok(()),
+    }
+}
+
+/// A fetcher for provider work done inside a request, staging in a directory of its own that
+/// is removed when this is dropped.
+pub struct Scratch {
+    /// The fetcher.
+    pub fetch: Fetcher,
+}
+
+impl Scratch {
+    /// A fresh staging directory under the data dir.
+    pub fn new(app: &AppState) -> Result<Self, ApiError> {
+        let staging = app
+            .config
+            .data_dir
+            .join("staging")
+            .join(format!("api-{}", crate::db::new_id()));
+        std::fs::create_dir_all(&staging).map_err(ApiError::internal)?;
+        Ok(Self {
+            fetch: Fetcher::new(app.shared.clone(), staging, app.shutdown.child_token()),
+        })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.fetch.staging);
+    }
+}
+
+/// What a request names: a URL, or a provider's kind and id.
+pub enum Target {
+    /// A checked `http(s)` URL.
+    Url(url::Url),
+    /// A provider item; for URL-based providers the id is a checked URL.
+    Item {
+        /// Provider name.
+        provider: String,
+        /// One of its kinds.
+        kind: String,
+        /// Id within it.
+        id: String,
+    },
+}
+
+/// Checks that a request names either a `url` or a `provider` with `kind` and `id`, and that
+/// the kind is the provider's (and among `only`, when given). Errors name the field.
+pub fn check_target(
+    app: &AppState,
+    url: Option<&str>,
+    provider: Option<&str>,
+    kind: Option<&str>,
+    id: Option<&str>,
+    only: Option<&[&str]>,
+) -> Result<Target, ApiError> {
+    match (url, provider) {
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            Some("url"),
+            "give either `url` or `provider`/`kind`/`id`, not both",
+        )),
+        (Some(raw), None) => parse_user_url(raw)
+            .map(Target::Url)
+            .map_err(|m| ApiError::validation(Some("url"), m)),
+        (None, Some(p)) => {
+            let provider = app.shared.providers.get(p).ok_or_else(|| {
+                ApiError::validation(Some("provider"), format!("unknown provider `{p}`"))
+            })?;
+            let kinds = provider.info().kinds;
+            let kind =
+                kind.ok_or_else(|| ApiError::validation(Some("kind"), "`kind` is required"))?;
+            if !kinds.contains(&kind) || only.is_some_and(|o| !o.contains(&kind)) {
+                let want = only.map_or(String::new(), |o| format!(" (here: {})", o.join(", ")));
+                return Err(ApiError::validation(
+                    Some("kind"),
+                    format!("provider `{p}` has kinds {}{want}", kinds.join(", ")),
+                ));
+            }
+            let id = id
+                .filter(|i| !i.trim().is_empty())
+                .ok_or_else(|| ApiError::validation(Some("id"), "`id` is required"))?;
+            let id = if URL_ID_PROVIDERS.contains(&p) {
+                parse_user_url(id)
+                    .map_err(|m| {
+                        ApiError::validation(Some("id"), format!("{p} ids are URLs: {m}"))
+                    })?
+                    .to_string()
+            } else {
+                id.to_string()
+            };
+            Ok(Target::Item {
+                provider: p.to_string(),
+                kind: kind.to_string(),
+                id,
+            })
+        }
+        (None, None) => Err(ApiError::validation(
+            Some("url"),
+            "`url` (or `provider`, `kind` and `id`) is required",
+        )),
     }
 }

@@ -8,6 +8,7 @@ pub mod settings;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+pub mod watches;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -95,16 +95,68 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
         }
     };
     let resolved_at = std::time::Instant::now();
-    let (provider, tracks) = match resolved {
+    let (provider, tracks, playlist_title) = match resolved {
         Resolved::Track { track } => (
             opts.provider.clone().unwrap_or_else(|| "http".into()),
             vec![track],
+            None,
         ),
-        Resolved::Collection { tracks, .. } => (
+        Resolved::Collection {
+            tracks,
+            collection,
+            title,
+        } => (
             opts.provider.clone().unwrap_or_else(|| "podcast".into()),
             tracks,
+            // Playlists and feeds get an .m3u8, written as their tracks end.
+            matches!(collection.as_str(), "playlist" | "feed").then(|| title.unwrap_or_default()),
         ),
     };
+    if let Some(title) = playlist_title.filter(|t| !t.trim().is_empty()) {
+        let path = shared
+            .config
+            .library_dir
+            .join(crate::playlist::relative_path(&title));
+        super::record_output(ctx, &path.display().to_string()).await?;
+    }
+    let output = Output {
+        format: opts.format.clone(),
+        quality: opts.quality.clone(),
+        path_template: opts.path_template.clone(),
+    };
+    let created = fan_out(ctx, &provider, tracks, &output, prefetched).await?;
+    tracing::info!(
+        task_id = ctx.task.id,
+        children = created.len(),
+        elapsed_ms = resolved_at.elapsed().as_millis() as u64,
+        "children created"
+    );
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    Ok(Outcome::AwaitChildren)
+}
+
+/// How a request's tracks are processed.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    /// Output format, or the media default.
+    pub format: Option<String>,
+    /// Quality preset, or the media default.
+    pub quality: Option<String>,
+    /// Path template, or the media default.
+    pub path_template: Option<String>,
+}
+
+/// Creates one `track` child of the running task per track, in order, and queues the first
+/// `enqueue_window` of them (the rest are held and released as earlier ones end). A file
+/// already downloaded (`prefetched`) goes to the first child.
+pub async fn fan_out(
+    ctx: &JobCtx,
+    provider: &str,
+    tracks: Vec<TrackInfo>,
+    output: &Output,
+    prefetched: Option<std::path::PathBuf>,
+) -> Result<Vec<tasks::Task>, JobError> {
+    let shared = &ctx.shared;
     let children: Vec<NewTask> = tracks
         .into_iter()
         .map(|t| NewTask {
@@ -117,10 +169,10 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
             source: Some(t.url.clone()),
             options: serde_json::to_value(TrackOptions {
                 track: t,
-                provider: provider.clone(),
-                format: opts.format.clone(),
-                quality: opts.quality.clone(),
-                path_template: opts.path_template.clone(),
+                provider: provider.to_string(),
+                format: output.format.clone(),
+                quality: output.quality.clone(),
+                path_template: output.path_template.clone(),
                 fetched: None,
                 cover: None,
             })
@@ -131,12 +183,6 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
         .collect();
     let window = shared.config.workers.enqueue_window;
     let created = tasks::insert_children(&shared.db, &ctx.task, &children, window).await?;
-    tracing::info!(
-        task_id = ctx.task.id,
-        children = created.len(),
-        elapsed_ms = resolved_at.elapsed().as_millis() as u64,
-        "children created"
-    );
     if let (Some(file), Some(child)) = (prefetched, created.first()) {
         // Hand the downloaded file to the child's own staging directory.
         let dir = track::staging_dir(&shared.config, &child.id, true)?;
@@ -154,7 +200,6 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
         )
         .await?;
     }
-    let _ = tokio::fs::remove_dir_all(&staging).await;
     // Every child is announced; only the first `window` are queued now, the rest as earlier
     // ones end (see `jobs::settle`).
     for child in created.iter().take(window) {
@@ -168,7 +213,46 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
             .publish_many("task.created", owner, bodies)
             .await;
     }
-    Ok(Outcome::AwaitChildren)
+    Ok(created)
+}
+
+/// Rewrites the `.m3u8` of a finished playlist or feed download (its `output_path`) from its
+/// children's files, in source order.
+pub async fn write_playlist(shared: &super::Shared, parent: &tasks::Task) -> anyhow::Result<()> {
+    let Some(path) = parent
+        .output_path
+        .as_deref()
+        .filter(|p| p.ends_with(".m3u8"))
+    else {
+        return Ok(());
+    };
+    let library = &shared.config.library_dir;
+    let rel = std::path::Path::new(path)
+        .strip_prefix(library)
+        .map(|p| p.to_path_buf())?;
+    let mut entries = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = tasks::children(&shared.db, &parent.id, 1000, offset).await?;
+        offset += page.len() as i64;
+        for c in &page {
+            let (Some(out), true) = (
+                &c.output_path,
+                matches!(c.status.as_str(), "done" | "skipped"),
+            ) else {
+                continue;
+            };
+            if let Ok(o) = serde_json::from_str::<TrackOptions>(&c.options) {
+                entries.push((o.track, std::path::PathBuf::from(out)));
+            }
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    let library = library.clone();
+    tokio::task::spawn_blocking(move || crate::playlist::write(&library, &rel, &entries)).await??;
+    Ok(())
 }
 
 async fn read_head(path: &std::path::Path) -> Vec<u8> {

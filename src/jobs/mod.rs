@@ -3,6 +3,7 @@
 //! (permanent error or attempts used up), or queued again with backoff (transient error).
 //! One module per job kind; each gets a [`JobCtx`] and returns a [`JobError`] on failure.
 
+pub mod check_watch;
 pub mod download;
 pub mod ping;
 pub mod track;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub limits: Arc<crate::limits::Limits>,
     /// Opens stored provider credentials.
     pub vault: Arc<crate::credentials::Vault>,
+    /// Wakes the scheduler after a watch or the watch settings changed.
+    pub watch_wake: Arc<tokio::sync::Notify>,
 }
 
 /// How a job ended well.
@@ -474,13 +477,30 @@ pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error>
                 "failed" => "task.failed",
                 _ => "task.cancelled",
             };
-            publish_task(&shared.db, &shared.events, kind, parent_id).await;
+            if let Some(parent) = publish_task(&shared.db, &shared.events, kind, parent_id).await
+                && let Err(e) = finished_parent(shared, &parent).await
+            {
+                tracing::warn!(parent_id, "cannot write the playlist: {e:#}");
+            }
         }
         None => {
             publish_task(&shared.db, &shared.events, "task.progress", parent_id).await;
         }
     }
     Ok(())
+}
+
+/// What a parent leaves behind once its children have ended: the `.m3u8` of a playlist or
+/// feed, downloaded or watched.
+async fn finished_parent(shared: &Shared, parent: &Task) -> anyhow::Result<()> {
+    match parent.kind.as_str() {
+        download::KIND => download::write_playlist(shared, parent).await,
+        check_watch::KIND => {
+            let o: check_watch::CheckOptions = serde_json::from_str(&parent.options)?;
+            crate::watch::write_playlist(shared, &o.watch_id).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Queues held children of a parent as room frees in its window.
@@ -504,6 +524,7 @@ async fn dispatch(ctx: &JobCtx) -> Result<Outcome, JobError> {
         ping::KIND => ping::run(ctx).await.map(|()| Outcome::Done),
         download::KIND => download::run(ctx).await,
         track::KIND => track::run(ctx).await,
+        check_watch::KIND => check_watch::run(ctx).await,
         other => Err(JobError::permanent(
             "unknown_kind",
             format!("no job handler for kind `{other}`"),

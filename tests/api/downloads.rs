@@ -204,6 +204,12 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
 
     let files = library_files(library);
     assert_eq!(files.len(), 3, "exactly three files: {files:?}");
+    // The feed's .m3u8 lists exactly the files that exist, in feed order.
+    let rel: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(library).unwrap().display().to_string())
+        .collect();
+    assert_eq!(playlist_entries(library, "Loopback Radio"), rel);
     for (i, f) in files.iter().enumerate() {
         let name = f.file_name().unwrap().to_string_lossy();
         assert_eq!(name, format!("{:02} Episode {}.mp3", i + 1, i + 1));
@@ -282,6 +288,12 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
     for f in &files {
         decodes(f).unwrap();
     }
+    // The feed's playlist follows: all five, in feed order.
+    let rel: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(library).unwrap().display().to_string())
+        .collect();
+    assert_eq!(playlist_entries(library, "Loopback Radio"), rel);
     assert_no_temp_files(library, data);
     assert_eq!(
         up.hits("feed.xml"),
@@ -738,25 +750,9 @@ async fn cli_add_follow_reports_each_track_and_fails_on_failures() {
     .await;
     assert_eq!(s, 201, "{k}");
     let key = k["data"]["key"].as_str().unwrap().to_string();
-    let (base, feed_url) = (app.base.clone(), up.url("feed.xml"));
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_musicd"))
-            .args(["add", &feed_url, "--follow"])
-            .env("MUSICD_URL", base)
-            .env("MUSICD_API_KEY", key)
-            .env_remove("MUSICD_CONFIG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "failures make it fail: {stdout}\n{stderr}"
-    );
+    let (code, stdout, stderr) =
+        run_cli(&app.base, &key, &["add", &up.url("feed.xml"), "--follow"]).await;
+    assert_eq!(code, Some(1), "failures make it fail: {stdout}\n{stderr}");
     let all = format!("{stdout}{stderr}");
     assert!(all.contains("3 done, 2 failed"), "summary: {all}");
     assert!(

@@ -335,3 +335,26 @@ pub async fn wait_task_long(c: &reqwest::Client, base: &str, token: &str, id: &s
     }
     panic!("task {id} never ended");
 }
+
+/// Runs the `musicd` client verb `args` against the daemon at `base` with API key `key`;
+/// the exit code, stdout and stderr.
+pub async fn run_cli(base: &str, key: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (base, key) = (base.to_string(), key.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_musicd"))
+            .args(&args)
+            .env("MUSICD_URL", base)
+            .env("MUSICD_API_KEY", key)
+            .env_remove("MUSICD_CONFIG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -496,3 +496,105 @@ async fn jamendo_rate_limit_shows_the_request_waiting() {
     assert_eq!(mp3s(&app.library()).len(), 4);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn jamendo_artist_watch_takes_new_albums_and_ignores_singles() {
+    let up = Upstream::start().await;
+    let base = up.url("v3.0");
+    let app = TestApp::start(move |c| {
+        c.fetch_allow_private = true;
+        c.providers.jamendo.base_url = base;
+    })
+    .await;
+    let scratch = tempfile::tempdir().unwrap();
+    publish(&up, scratch.path());
+    let c = &app.client;
+    let admin = app.login(ADMIN, ADMIN_PW).await;
+    c.put(app.url("/api/v1/credentials/jamendo/client_id"))
+        .bearer_auth(&admin)
+        .json(&json!({ "value": CLIENT_ID }))
+        .send()
+        .await
+        .unwrap();
+    // Checked by hand only (the schedule is once a year).
+    let (s, w) = post_json(
+        c,
+        app.url("/api/v1/watches"),
+        &admin,
+        json!({ "provider": "jamendo", "kind": "artist", "id": "7", "release_types": ["album"],
+                "schedule": "0 0 1 1 *" }),
+    )
+    .await;
+    assert_eq!(s, 201, "{w}");
+    let id = w["data"]["id"].as_str().unwrap().to_string();
+    let t = wait_task_long(
+        c,
+        &app.base,
+        &admin,
+        w["data"]["check_task_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    let w = get_json(c, app.url(&format!("/api/v1/watches/{id}")), &admin).await;
+    assert_eq!(w["data"]["last_result"]["baseline"], json!(true), "{w}");
+    assert_eq!(
+        w["data"]["last_result"]["total"],
+        json!(4),
+        "album 10 only: {w}"
+    );
+    assert!(mp3s(&app.library()).is_empty());
+
+    // A new album (four tracks) and a new single appear.
+    let audio = Arc::new(tone(scratch.path(), "n.mp3", 550, 1));
+    for tid in [401, 402, 403, 404, 501] {
+        up.set(
+            &format!("dl/{tid}.mp3"),
+            Entry::File(audio.clone(), "audio/mpeg"),
+        );
+    }
+    let album30 = json!([{ "id": "30", "name": "Fresh Album", "releasedate": "2026-11-20",
+        "artist_id": "7", "artist_name": "The Testers", "image": up.url("img/10.jpg"),
+        "tracks": [track(&up, 401, 1, "New One"), track(&up, 402, 2, "New Two"),
+                   track(&up, 403, 3, "New Three"), track(&up, 404, 4, "New Four")] }]);
+    let single40 = json!([{ "id": "40", "name": "Fresh Single", "releasedate": "2026-11-21",
+        "artist_id": "7", "artist_name": "The Testers", "tracks": [track(&up, 501, 1, "Just One")] }]);
+    up.set(
+        &api_key("albums/tracks", "id=30"),
+        Entry::File(Arc::new(answer(album30)), "application/json"),
+    );
+    up.set(
+        &api_key("albums/tracks", "id=40"),
+        Entry::File(Arc::new(answer(single40)), "application/json"),
+    );
+    let artist = json!([{ "id": "7", "name": "The Testers", "albums": [
+        { "id": "10" }, { "id": "20" }, { "id": "30" }, { "id": "40" } ] }]);
+    up.set(
+        &api_key("artists/albums", "id=7"),
+        Entry::File(Arc::new(answer(artist)), "application/json"),
+    );
+
+    let (s, r) = post_json(
+        c,
+        app.url(&format!("/api/v1/watches/{id}/check")),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let task = r["data"]["task_id"].as_str().unwrap().to_string();
+    let t = wait_task_long(c, &app.base, &admin, &task).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+    let files = mp3s(&app.library());
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in &files {
+        decodes(f).unwrap();
+        let tags = mutagen_id3(f);
+        assert_eq!(tags["album"], json!("Fresh Album"), "{tags}");
+        assert_eq!(tags["album_artist"], json!("The Testers"));
+    }
+    assert_eq!(up.hits("dl/501.mp3"), 0, "the single is ignored");
+    assert_eq!(up.hits("dl/101.mp3"), 0, "what was there is not downloaded");
+    let w = get_json(c, app.url(&format!("/api/v1/watches/{id}")), &admin).await;
+    assert_eq!(w["data"]["last_result"]["added"], json!(4), "{w}");
+    app.stop().await;
+}

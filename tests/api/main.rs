@@ -12,4 +12,5 @@ mod helpers;
 mod jamendo;
 mod queue;
 mod upstream;
+mod watches;
 mod ytdlp;

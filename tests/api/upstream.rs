@@ -32,6 +32,8 @@ pub struct Upstream {
     files: Arc<Mutex<HashMap<String, Entry>>>,
     /// Requests seen, by path.
     pub hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// 304 answers sent, by path.
+    pub not_modified: Arc<Mutex<HashMap<String, usize>>>,
     /// Responses being sent now, and the most at once.
     inflight: Arc<Mutex<(usize, usize)>>,
     pub addr: Option<SocketAddr>,
@@ -75,6 +77,16 @@ impl Upstream {
         f.1 = f.0;
     }
 
+    /// How many requests for `path` were answered 304 (their `If-None-Match` matched).
+    pub fn not_modified(&self, path: &str) -> usize {
+        self.not_modified
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
@@ -84,6 +96,7 @@ async fn serve(
     State(up): State<Upstream>,
     UrlPath(path): UrlPath<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     *up.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
     // `path?query` first (API stand-ins answer by query), then the path alone.
@@ -95,7 +108,25 @@ async fn serve(
     };
     match entry {
         Some(Entry::File(bytes, ct)) => {
-            ([(header::CONTENT_TYPE, ct)], bytes.as_ref().clone()).into_response()
+            // A strong ETag from the content, and 304 when the client has it.
+            let tag = format!("\"{:016x}\"", {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                h.finish()
+            });
+            if headers
+                .get(header::IF_NONE_MATCH)
+                .is_some_and(|v| v.as_bytes() == tag.as_bytes())
+            {
+                *up.not_modified.lock().unwrap().entry(path).or_default() += 1;
+                return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response();
+            }
+            (
+                [(header::CONTENT_TYPE, ct.to_string()), (header::ETAG, tag)],
+                bytes.as_ref().clone(),
+            )
+                .into_response()
         }
         Some(Entry::Slow(bytes, ct, pause)) => {
             let len = bytes.len();
@@ -217,12 +248,24 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Files in the library, not counting its staging area.
+/// Files in the library, not counting its staging area or its playlists.
 pub fn library_files(library: &Path) -> Vec<PathBuf> {
     let staging = library.join(".musicd-staging");
+    let playlists = library.join("Playlists");
     files_under(library)
         .into_iter()
-        .filter(|p| !p.starts_with(&staging))
+        .filter(|p| !p.starts_with(&staging) && !p.starts_with(&playlists))
+        .collect()
+}
+
+/// The entries of the library's `.m3u8` named `title`, as paths relative to the library.
+pub fn playlist_entries(library: &Path, title: &str) -> Vec<String> {
+    let path = library.join("Playlists").join(format!("{title}.m3u8"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no playlist {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.strip_prefix("../").unwrap_or(l).to_string())
         .collect()
 }
 

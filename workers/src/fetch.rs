@@ -339,6 +339,111 @@ async fn get_following(
     )))
 }
 
+/// A small document fetched with validators (see [`fetch_document`]).
+#[derive(Debug)]
+pub enum Document {
+    /// 304: unchanged since the validators were issued.
+    NotModified,
+    /// The body, with the validators to send next time.
+    Body {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// `Content-Type`.
+        content_type: Option<String>,
+        /// `ETag`.
+        etag: Option<String>,
+        /// `Last-Modified`.
+        last_modified: Option<String>,
+    },
+}
+
+/// One guarded GET of a small document (a feed) into memory, conditional on an earlier answer's
+/// `ETag` and `Last-Modified`: [`Document::NotModified`] when the server says 304. No retries
+/// (the caller's job retries); 429/5xx are transient with `Retry-After`.
+pub async fn fetch_document(
+    url: &str,
+    opts: &FetchOptions,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    cancel: &CancellationToken,
+) -> Result<Document> {
+    let start = Url::parse(url).map_err(|e| upstream_permanent(format!("bad URL: {e}")))?;
+    let client = build_client(opts)?;
+    let mut opts = opts.clone();
+    if let Some(e) = etag {
+        opts.headers.push(("If-None-Match".into(), e.into()));
+    }
+    if let Some(l) = last_modified {
+        opts.headers.push(("If-Modified-Since".into(), l.into()));
+    }
+    let (resp, final_url) = tokio::select! {
+        _ = cancel.cancelled() => return Err(PipelineError::cancelled()),
+        r = get_following(&client, &start, None, &opts) => r?,
+    };
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let host = final_url.host_str().unwrap_or("").to_owned();
+    match status {
+        StatusCode::NOT_MODIFIED => return Ok(Document::NotModified),
+        s if s.is_success() => {}
+        s if s == StatusCode::TOO_MANY_REQUESTS
+            || s == StatusCode::REQUEST_TIMEOUT
+            || s.is_server_error() =>
+        {
+            let mut e = upstream_transient(format!("HTTP {s} from {host}"));
+            e.retry_after = parse_retry_after(&headers);
+            return Err(e);
+        }
+        s => {
+            return Err(upstream_permanent(format!(
+                "HTTP {s} from {host} for {final_url}"
+            )));
+        }
+    }
+    let text = |h| {
+        headers
+            .get(h)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (content_type, etag, last_modified) = (
+        text(reqwest::header::CONTENT_TYPE),
+        text(reqwest::header::ETAG),
+        text(reqwest::header::LAST_MODIFIED),
+    );
+    let mut bytes = Vec::new();
+    let mut stream = resp.bytes_stream();
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => return Err(PipelineError::cancelled()),
+            n = stream.next() => n,
+        };
+        match next {
+            Some(Ok(chunk)) => {
+                if (bytes.len() + chunk.len()) as u64 > opts.max_bytes {
+                    return Err(PipelineError::new(
+                        ErrorCode::TooLarge,
+                        format!("body exceeds the cap of {} bytes", opts.max_bytes),
+                    ));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Some(Err(e)) => {
+                return Err(upstream_transient(format!(
+                    "transfer from {host} broke: {e}"
+                )));
+            }
+            None => break,
+        }
+    }
+    Ok(Document::Body {
+        bytes,
+        content_type,
+        etag,
+        last_modified,
+    })
+}
+
 /// Download `url` into a new temp file in `staging_dir`.
 pub async fn fetch(
     url: &str,
