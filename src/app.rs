@@ -42,6 +42,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// What jobs share: providers, limits, the queue (for enqueueing from handlers).
     pub shared: Arc<Shared>,
+    /// Signs short-lived library file links (derived from the token secret).
+    pub link_key: [u8; 32],
 }
 
 /// Shared handle given to handlers.
@@ -207,6 +209,13 @@ impl Application {
             db,
             queue,
             shared: shared.clone(),
+            link_key: {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                h.update(b"musicd library links\0");
+                h.update(secret.as_bytes());
+                h.finalize().into()
+            },
         });
         // Start-up reconcile: every queued row and every run whose lease lapsed is enqueued
         // again. Duplicates are harmless: a job claims its row before it works.
@@ -250,6 +259,10 @@ impl Application {
                 }
             });
             tokio::spawn(app.events.clone().tail(app.shutdown.clone()));
+            tokio::spawn(crate::api::uploads::sweep_loop(
+                app.clone(),
+                shutdown.clone(),
+            ));
             let app_stop = app.shutdown.clone();
             let outer = shutdown.clone();
             tokio::spawn(async move {

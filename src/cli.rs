@@ -56,6 +56,12 @@ enum Command {
     Migrate,
     /// Run local files through the media pipeline into the library.
     Import(crate::import::ImportArgs),
+    /// Index an existing collection (default: the library) without changing it, so dedup
+    /// knows what you have; files gone since the last scan are forgotten.
+    Scan {
+        /// Folder to scan [default: the library].
+        dir: Option<PathBuf>,
+    },
     /// Ask a running daemon to download a URL (needs an API key; see MUSICD_API_KEY).
     Add(crate::client::AddArgs),
     /// List a running daemon's tasks, newest first.
@@ -174,6 +180,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             open_db(&config).await?;
             println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan { dir } => {
+            let db = open_db(&config).await?;
+            let dir = dir.unwrap_or_else(|| config.library_dir.clone());
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report = crate::library::scan(&db, &dir, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .await?;
+            bar.finish_and_clear();
+            for (file, why) in &report.failed {
+                println!("not audio  {file}: {why}");
+            }
+            println!(
+                "{} indexed, {} unchanged, {} gone, {} not readable",
+                report.indexed,
+                report.unchanged,
+                report.removed,
+                report.failed.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::User {

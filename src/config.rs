@@ -75,6 +75,8 @@ pub struct Config {
     pub providers: ProvidersConfig,
     /// Watches and their scheduler (changeable at run time with `PUT /config/watch`).
     pub watch: WatchConfig,
+    /// Uploads: quota and how long an unfinished one is kept.
+    pub uploads: UploadsConfig,
     /// Where the client verbs (`musicd add`, `musicd tasks`) find the daemon.
     pub client: ClientConfig,
 }
@@ -101,6 +103,26 @@ impl std::fmt::Debug for ClientConfig {
             .field("url", &redact_url(&self.url))
             .field("api_key", &key)
             .finish()
+    }
+}
+
+/// Uploads (`POST /uploads`, tus under `/uploads/tus`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// Bytes each user may have in the library plus unfinished uploads; 0: no quota.
+    pub quota: ByteSize,
+    /// An unfinished resumable upload is removed this long after its last chunk.
+    #[serde(with = "humantime_serde")]
+    pub expiry: Duration,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            quota: ByteSize::gib(20),
+            expiry: Duration::from_secs(24 * 3600),
+        }
     }
 }
 
@@ -394,6 +416,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             providers: ProvidersConfig::default(),
             watch: WatchConfig::default(),
+            uploads: UploadsConfig::default(),
             client: ClientConfig::default(),
         }
     }

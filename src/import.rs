@@ -188,6 +188,7 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
     let mut results = results.into_inner().expect("results");
     results.sort_by(|a, b| a.0.cmp(&b.0));
     let (mut placed, mut skipped, mut failed) = (0, 0, Vec::new());
+    let mut to_index = Vec::new();
     for (file, r) in &results {
         match r {
             Ok(p) if p.skipped => {
@@ -201,6 +202,7 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
             Ok(p) => {
                 placed += 1;
                 println!("imported {} -> {}", file.display(), p.path.display());
+                to_index.push((p.path.clone(), file_hash(file)));
             }
             Err(e) => failed.push((file, e)),
         }
@@ -217,6 +219,11 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
         "{placed} imported, {skipped} skipped, {} failed",
         failed.len()
     );
+    if let Err(e) = index(config, &to_index) {
+        eprintln!(
+            "warning: the files are in place but not in the library index ({e:#}); `musicd scan` adds them"
+        );
+    }
     Ok(if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -226,9 +233,22 @@ pub fn run(config: &Config, args: ImportArgs) -> anyhow::Result<ExitCode> {
 
 /// SHA-256 of a file's content, streamed.
 fn file_hash(path: &Path) -> Option<String> {
-    use sha2::Digest;
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut h = sha2::Sha256::new();
-    std::io::copy(&mut f, &mut h).ok()?;
-    Some(hex::encode(h.finalize()))
+    crate::library::sha256_file(path).ok()
+}
+
+/// Adds placed files (with the hash of the input each was made from) to the library index.
+fn index(config: &Config, placed: &[(PathBuf, Option<String>)]) -> anyhow::Result<()> {
+    if placed.is_empty() {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let db = crate::app::open_db(config).await?;
+        for (path, hash) in placed {
+            crate::library::index_file(&db, path, None, hash.clone()).await?;
+        }
+        anyhow::Ok(())
+    })
 }

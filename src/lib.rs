@@ -14,6 +14,7 @@ pub mod db;
 pub mod events;
 pub mod import;
 pub mod jobs;
+pub mod library;
 pub mod limits;
 pub mod playlist;
 pub mod providers;

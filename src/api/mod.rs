@@ -12,10 +12,12 @@ pub mod extract;
 pub mod health;
 pub mod history;
 pub mod keys;
+pub mod library;
 pub mod providers;
 pub mod search;
 pub mod settings;
 pub mod tasks;
+pub mod uploads;
 pub mod users;
 pub mod watches;
 
@@ -140,6 +142,31 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(settings::get, settings::put))
         .routes(routes!(settings::validate))
         .routes(routes!(credentials::list))
+        .merge(
+            // Upload bodies are streamed to disk, not held: no body limit.
+            OpenApiRouter::new()
+                .routes(routes!(uploads::multipart))
+                .routes(routes!(uploads::tus_options, uploads::tus_create))
+                .routes(routes!(
+                    uploads::tus_head,
+                    uploads::tus_patch,
+                    uploads::tus_delete
+                ))
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(uploads::quota))
+        .routes(routes!(library::tracks))
+        .routes(routes!(
+            library::get_track,
+            library::patch_track,
+            library::delete_track
+        ))
+        .routes(routes!(library::file))
+        .routes(routes!(library::link))
+        .routes(routes!(library::stream))
+        .routes(routes!(library::artists))
+        .routes(routes!(library::albums))
+        .routes(routes!(library::album))
         .routes(routes!(watches::create, watches::list))
         .routes(routes!(watches::check_all))
         .routes(routes!(watches::get, watches::patch, watches::delete))
@@ -186,10 +213,7 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             config.http.body_limit.as_u64() as usize,
         ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.http.request_timeout,
-        ))
+        .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
         .layer(middleware::from_fn_with_state(app.clone(), record_metrics));
     if let Some(cors) = cors(&config.http.cors_origins) {
         router = router.layer(cors);
@@ -250,6 +274,23 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "method not allowed on this route",
     )
+}
+
+/// `http.request_timeout` for every request but uploads, whose handlers read bodies of any
+/// size and length of time (they stop on their own when the client goes away).
+async fn request_timeout(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/api/v1/uploads") {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(app.config.http.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took longer than http.request_timeout",
+        )
+        .into_response(),
+    }
 }
 
 async fn record_metrics(State(_app): State<AppState>, req: Request, next: Next) -> Response {

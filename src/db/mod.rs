@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod credentials;
+pub mod library;
 pub mod settings;
 pub mod tasks;
 pub mod tokens;

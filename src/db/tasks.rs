@@ -749,7 +749,7 @@ pub async fn set_options(db: &Db, id: &str, options: &str) -> Result<(), sqlx::E
 }
 
 /// Escapes `\`, `%` and `_` for a `LIKE … ESCAPE '\'` pattern.
-fn like_escape(s: &str) -> String {
+pub(crate) fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '%' | '_') {

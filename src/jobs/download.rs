@@ -175,6 +175,7 @@ pub async fn fan_out(
                 path_template: output.path_template.clone(),
                 fetched: None,
                 cover: None,
+                fallback_title: None,
             })
             .unwrap_or_default(),
             max_attempts: ctx.task.max_attempts,

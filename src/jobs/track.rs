@@ -36,6 +36,9 @@ pub struct TrackOptions {
     pub fetched: Option<String>,
     /// The downloaded cover, once fetched.
     pub cover: Option<String>,
+    /// Title when neither the request nor the file has one (an upload's sanitized file name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_title: Option<String>,
 }
 
 /// `<data_dir>/staging/<task id>`, optionally emptied first.
@@ -211,9 +214,38 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
         own.source_url = meta.source_url;
         own.source_id = meta.source_id;
         own
+    } else if opts.provider == "upload" {
+        // An upload: the form's fields first, then the file's own tags, then its name.
+        let mut m = meta;
+        if let Ok(own) = musicd_workers::tags::read_tags(&input) {
+            m.fill_from(&own);
+        }
+        if m.title.is_none() {
+            m.title = opts.fallback_title.clone();
+        }
+        m.source_url = None;
+        m
     } else {
         meta
     };
+    // The index knows the whole library (scanned collections too): the same bytes, provider
+    // id or ISRC already there is a skip, before any work.
+    let hash_input = input.clone();
+    let input_hash = tokio::task::spawn_blocking(move || crate::library::sha256_file(&hash_input))
+        .await
+        .ok()
+        .and_then(Result::ok);
+    match crate::library::already_present(&ctx.shared.db, input_hash.as_deref(), &meta).await {
+        Ok(Some(existing)) => {
+            super::record_output(ctx, &existing.path).await?;
+            return Ok(Outcome::Skipped(format!(
+                "already in the library as {}",
+                rel(&config.library_dir, Path::new(&existing.path))
+            )));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(task_id = ctx.task.id, "cannot ask the library index: {e:#}"),
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(std::sync::Mutex::new((String::from("processing"), 0.0f64)));
     let library = config.library_dir.clone();
@@ -252,6 +284,16 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     }
     let path = placed.path.display().to_string();
     super::record_output(ctx, &path).await?;
+    if let Err(e) = crate::library::index_file(
+        &ctx.shared.db,
+        &placed.path,
+        ctx.task.owner_id.as_deref(),
+        input_hash,
+    )
+    .await
+    {
+        tracing::warn!(task_id = ctx.task.id, "cannot index {path}: {e:#}");
+    }
     if placed.skipped {
         Ok(Outcome::Skipped(format!(
             "already in the library as {}",

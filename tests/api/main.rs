@@ -10,6 +10,7 @@ mod edge;
 mod events;
 mod helpers;
 mod jamendo;
+mod library;
 mod queue;
 mod upstream;
 mod watches;

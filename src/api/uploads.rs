@@ -1,0 +1,802 @@
+//! `/uploads`: files a user already owns, through the same pipeline as downloads. Multipart
+//! (`POST /uploads`, one or more files) or resumable with tus 1.0 under `/uploads/tus` (core,
+//! creation, expiration, checksum with sha256/md5, termination). Bodies stream to disk in
+//! `data/uploads/`; client file names never become paths (they are only a title fallback).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Multipart, Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures::StreamExt;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::error::{ApiError, ApiResult};
+use super::{ok, with_status};
+use crate::app::AppState;
+use crate::auth::Identity;
+use crate::db::library::{self, Upload};
+use crate::db::tasks::{self, NewTask};
+use crate::jobs::track::{self, TrackOptions};
+use crate::providers::TrackInfo;
+
+/// The tus protocol version spoken.
+const TUS_VERSION: &str = "1.0.0";
+/// tus extensions supported.
+const TUS_EXTENSIONS: &str = "creation,expiration,checksum,termination";
+/// Checksum algorithms accepted in `Upload-Checksum`.
+const TUS_CHECKSUMS: &str = "sha256,md5";
+/// Form fields that become tags.
+const TAG_FIELDS: &[&str] = &[
+    "title",
+    "artist",
+    "album",
+    "album_artist",
+    "genre",
+    "date",
+    "track_number",
+];
+
+/// Where unfinished uploads live.
+pub fn upload_dir(app: &AppState) -> PathBuf {
+    app.config.data_dir.join("uploads")
+}
+
+fn upload_path(app: &AppState, id: &str) -> PathBuf {
+    upload_dir(app).join(id)
+}
+
+fn too_large(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+}
+
+/// Bytes `user` may still add (`None`: no quota).
+async fn room(app: &AppState, user: &str) -> ApiResult<Option<u64>> {
+    let quota = app.config.uploads.quota.as_u64();
+    if quota == 0 {
+        return Ok(None);
+    }
+    let used = library::used_bytes(&app.db, user).await?.max(0) as u64;
+    Ok(Some(quota.saturating_sub(used)))
+}
+
+/// Refuses `len` more bytes for `user` when over the quota or the size cap.
+async fn admit(app: &AppState, user: &str, len: u64) -> ApiResult<()> {
+    let max = app.config.media.max_input_size.as_u64();
+    if len > max {
+        return Err(too_large(format!(
+            "{len} bytes is above media.max_input_size ({max} bytes)"
+        )));
+    }
+    if let Some(left) = room(app, user).await?
+        && len > left
+    {
+        return Err(too_large(format!(
+            "the upload quota has {left} bytes left; this needs {len}"
+        )));
+    }
+    Ok(())
+}
+
+/// The tags a request gave (form fields or tus metadata), and a title fallback from the
+/// client's file name (sanitized; never a path).
+fn track_info(id: &str, fields: &HashMap<String, String>) -> TrackInfo {
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    TrackInfo {
+        id: id.to_string(),
+        url: format!("upload:{id}"),
+        title: get("title"),
+        artists: get("artist").into_iter().collect(),
+        album: get("album"),
+        album_artist: get("album_artist"),
+        track_number: get("track_number").and_then(|n| n.parse().ok()),
+        date: get("date"),
+        genres: get("genre").into_iter().collect(),
+        ..TrackInfo::default()
+    }
+}
+
+/// A title from a client's file name: its last component without extension, sanitized.
+fn name_title(name: Option<&str>) -> Option<String> {
+    let last = name?.rsplit(['/', '\\']).next()?;
+    let stem = Path::new(last).file_stem()?.to_string_lossy().to_string();
+    let clean = musicd_workers::naming::sanitize_component(&stem);
+    (clean != "_" && !clean.is_empty()).then_some(clean)
+}
+
+/// Makes a `track` task of an uploaded file (moved into the task's staging directory) and
+/// queues it on the cpu pool.
+async fn submit(
+    app: &AppState,
+    owner: &str,
+    file: &Path,
+    id: &str,
+    name: Option<&str>,
+    fields: &HashMap<String, String>,
+) -> ApiResult<tasks::Task> {
+    let opts = TrackOptions {
+        track: track_info(id, fields),
+        provider: "upload".into(),
+        format: fields.get("format").cloned(),
+        quality: fields.get("quality").cloned(),
+        path_template: None,
+        fetched: None,
+        cover: None,
+        fallback_title: name_title(name),
+    };
+    let new = NewTask {
+        kind: track::KIND.into(),
+        pool: "cpu".into(),
+        owner_id: Some(owner.to_string()),
+        source: Some(format!("upload:{}", name_title(name).unwrap_or_default())),
+        options: serde_json::to_value(&opts).unwrap_or_default(),
+        max_attempts: i64::from(app.config.queue.max_attempts),
+        ..NewTask::default()
+    };
+    let task = tasks::insert(&app.db, &new)
+        .await?
+        .map_err(|e| ApiError::internal(format!("duplicate upload task {e}")))?;
+    let dir = track::staging_dir(&app.config, &task.id, true)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let dest = dir.join("source");
+    tokio::fs::rename(file, &dest)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut o = opts;
+    o.fetched = Some(dest.display().to_string());
+    tasks::set_options(
+        &app.db,
+        &task.id,
+        &serde_json::to_string(&o).unwrap_or_default(),
+    )
+    .await?;
+    crate::jobs::announce(&app.shared.queue, &app.shared.events, &task).await;
+    Ok(task)
+}
+
+/// Upload one or more files (multipart fields named `file`), with optional tag fields
+/// (`title`, `artist`, `album`, `album_artist`, `genre`, `date`, `track_number`) and `format`,
+/// `quality`. Each file becomes a task; follow them on `/events`.
+#[utoipa::path(post, path = "/uploads", tag = "uploads",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body(content_type = "multipart/form-data", description = "`file` parts and optional tag fields"),
+    responses((status = 202, description = "`{tasks: [{task_id, file_name}]}`"),
+        (status = 400, description = "No file"), (status = 413, description = "Over the quota or the size cap")))]
+pub async fn multipart(
+    State(app): State<AppState>,
+    id: Identity,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> ApiResult<Response> {
+    let user = id.user.id.clone();
+    // Refuse what cannot fit before reading a byte, when the length is announced.
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        && let Some(left) = room(&app, &user).await?
+        && len > left
+    {
+        return Err(too_large(format!(
+            "the upload quota has {left} bytes left; this request has {len}"
+        )));
+    }
+    let dir = upload_dir(&app);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(ApiError::internal)?;
+    // Whatever is not handed to a task is removed, also when the client goes away mid-body
+    // (the request's future is then dropped).
+    let mut partial = Partial(Vec::new());
+    let mut budget = room(&app, &user).await?;
+    let max = app.config.media.max_input_size.as_u64();
+    let mut files: Vec<(PathBuf, String, Option<String>)> = Vec::new();
+    let mut fields = HashMap::new();
+    let result: ApiResult<()> = async {
+        while let Some(mut part) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::validation(None, format!("bad multipart body: {e}")))?
+        {
+            let name = part.name().unwrap_or_default().to_string();
+            if name != "file" {
+                let value = part
+                    .text()
+                    .await
+                    .map_err(|e| ApiError::validation(Some(&name), e.to_string()))?;
+                if TAG_FIELDS.contains(&name.as_str()) || name == "format" || name == "quality" {
+                    fields.insert(name, value);
+                }
+                continue;
+            }
+            let client_name = part.file_name().map(str::to_string);
+            let up_id = crate::db::new_id();
+            let path = dir.join(&up_id);
+            let mut out = tokio::io::BufWriter::with_capacity(
+                256 * 1024,
+                tokio::fs::File::create(&path)
+                    .await
+                    .map_err(ApiError::internal)?,
+            );
+            partial.0.push(path.clone());
+            files.push((path.clone(), up_id, client_name));
+            let mut written = 0u64;
+            while let Some(chunk) = part
+                .chunk()
+                .await
+                .map_err(|e| ApiError::validation(None, format!("upload broke: {e}")))?
+            {
+                written += chunk.len() as u64;
+                if written > max {
+                    return Err(too_large(format!(
+                        "a file is above media.max_input_size ({max} bytes)"
+                    )));
+                }
+                if let Some(left) = budget
+                    && written > left
+                {
+                    return Err(too_large("the upload quota is used up"));
+                }
+                out.write_all(&chunk).await.map_err(ApiError::internal)?;
+            }
+            out.flush().await.map_err(ApiError::internal)?;
+            budget = budget.map(|b| b.saturating_sub(written));
+        }
+        Ok(())
+    }
+    .await;
+    result?;
+    if files.is_empty() {
+        return Err(ApiError::validation(
+            Some("file"),
+            "no `file` part in the form",
+        ));
+    }
+    let mut out = Vec::new();
+    for (path, up_id, name) in &files {
+        let task = submit(&app, &user, path, up_id, name.as_deref(), &fields).await?;
+        out.push(json!({ "task_id": task.id, "file_name": name }));
+    }
+    Ok(with_status(StatusCode::ACCEPTED, json!({ "tasks": out })))
+}
+
+/// Files removed when dropped (an upload's bytes not yet handed to a task).
+struct Partial(Vec<PathBuf>);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The caller's quota: bytes used (library and unfinished uploads) and the limit.
+#[utoipa::path(get, path = "/uploads/quota", tag = "uploads",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "`{used, limit, available}` in bytes; `limit` 0 means none")))]
+pub async fn quota(State(app): State<AppState>, id: Identity) -> ApiResult<Response> {
+    let used = library::used_bytes(&app.db, &id.user.id).await?.max(0) as u64;
+    let limit = app.config.uploads.quota.as_u64();
+    Ok(ok(json!({
+        "used": used,
+        "limit": limit,
+        "available": (limit > 0).then(|| limit.saturating_sub(used)),
+    })))
+}
+
+/// Headers every tus answer carries.
+fn tus(status: StatusCode) -> axum::http::response::Builder {
+    Response::builder()
+        .status(status)
+        .header("Tus-Resumable", TUS_VERSION)
+        .header(header::CACHE_CONTROL, "no-store")
+}
+
+fn tus_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    let mut r = ApiError::new(status, code, message).into_response();
+    r.headers_mut()
+        .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
+    r
+}
+
+/// 412 unless the client speaks our tus version.
+fn check_version(headers: &HeaderMap) -> Option<Response> {
+    match headers.get("Tus-Resumable").and_then(|v| v.to_str().ok()) {
+        Some(TUS_VERSION) => None,
+        _ => {
+            let mut r = tus_error(
+                StatusCode::PRECONDITION_FAILED,
+                "unsupported_tus_version",
+                format!("send Tus-Resumable: {TUS_VERSION}"),
+            );
+            r.headers_mut()
+                .insert("Tus-Version", HeaderValue::from_static(TUS_VERSION));
+            Some(r)
+        }
+    }
+}
+
+fn http_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .unwrap_or_default()
+}
+
+/// What the server supports (tus discovery).
+#[utoipa::path(options, path = "/uploads/tus", tag = "uploads",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
+pub async fn tus_options(State(app): State<AppState>, _id: Identity) -> Response {
+    tus(StatusCode::NO_CONTENT)
+        .header("Tus-Version", TUS_VERSION)
+        .header("Tus-Extension", TUS_EXTENSIONS)
+        .header("Tus-Max-Size", app.config.media.max_input_size.as_u64())
+        .header("Tus-Checksum-Algorithm", TUS_CHECKSUMS)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// `Upload-Metadata`: comma-separated `key base64value` pairs.
+fn parse_metadata(v: Option<&str>) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    for pair in v.unwrap_or("").split(',').filter(|p| !p.trim().is_empty()) {
+        let mut it = pair.trim().splitn(2, ' ');
+        let key = it.next().unwrap_or_default().to_string();
+        let value = match it.next() {
+            Some(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| format!("Upload-Metadata `{key}`: {e}"))?,
+            None => Vec::new(),
+        };
+        out.insert(key, String::from_utf8_lossy(&value).into_owned());
+    }
+    Ok(out)
+}
+
+/// Start a resumable upload (tus creation): `Upload-Length` and optional `Upload-Metadata`
+/// (`filename`, and the tag fields of `POST /uploads`). 413 before anything is written when
+/// it would go over the quota.
+#[utoipa::path(post, path = "/uploads/tus", tag = "uploads",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 201, description = "`Location` of the upload"), (status = 412, description = "Wrong Tus-Resumable"),
+        (status = 413, description = "Over the quota or the size cap")))]
+pub async fn tus_create(State(app): State<AppState>, id: Identity, headers: HeaderMap) -> Response {
+    if let Some(r) = check_version(&headers) {
+        return r;
+    }
+    let result: ApiResult<Response> = async {
+        let len: u64 = headers
+            .get("Upload-Length")
+            .and_then(|v| v.to_str().ok()?.trim().parse().ok())
+            .ok_or_else(|| {
+                ApiError::validation(
+                    Some("Upload-Length"),
+                    "Upload-Length (a byte count) is required; deferred lengths are not supported",
+                )
+            })?;
+        let meta = parse_metadata(headers.get("Upload-Metadata").and_then(|v| v.to_str().ok()))
+            .map_err(|m| ApiError::validation(Some("Upload-Metadata"), m))?;
+        admit(&app, &id.user.id, len).await?;
+        let expires = crate::db::now_ms() + app.config.uploads.expiry.as_millis() as i64;
+        let up = library::create_upload(
+            &app.db,
+            &id.user.id,
+            len as i64,
+            &serde_json::to_string(&meta).unwrap_or_default(),
+            expires,
+        )
+        .await?;
+        tokio::fs::create_dir_all(upload_dir(&app))
+            .await
+            .map_err(ApiError::internal)?;
+        tokio::fs::File::create(upload_path(&app, &up.id))
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(tus(StatusCode::CREATED)
+            .header(header::LOCATION, format!("/api/v1/uploads/tus/{}", up.id))
+            .header("Upload-Offset", 0)
+            .header("Upload-Expires", http_date(expires))
+            .body(Body::empty())
+            .unwrap_or_default())
+    }
+    .await;
+    result.unwrap_or_else(|e| {
+        let mut r = e.into_response();
+        r.headers_mut()
+            .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
+        r
+    })
+}
+
+/// The caller's live upload, or 404 (someone else's, finished and gone, or expired).
+async fn live(app: &AppState, id: &Identity, upload_id: &str) -> Result<Upload, Box<Response>> {
+    match library::upload(&app.db, upload_id).await {
+        Ok(Some(u))
+            if u.owner_id == id.user.id
+                && (u.task_id.is_some() || u.expires_at >= crate::db::now_ms()) =>
+        {
+            Ok(u)
+        }
+        Ok(_) => Err(Box::new(tus_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no upload {upload_id} (it may have expired)"),
+        ))),
+        Err(e) => Err(Box::new(tus_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        ))),
+    }
+}
+
+/// Where an upload stands: `Upload-Offset` (resume from here) and `Upload-Length`.
+#[utoipa::path(head, path = "/uploads/tus/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "`Upload-Offset`, `Upload-Length`, `Upload-Expires`; `Musicd-Task-Id` once complete"),
+        (status = 404, description = "No such upload")))]
+pub async fn tus_head(
+    State(app): State<AppState>,
+    id: Identity,
+    UrlPath(upload_id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = check_version(&headers) {
+        return r;
+    }
+    // A chunk being written ends first, so the offset is where the next one starts.
+    let lock = writer_lock(&upload_id);
+    let _writing = lock.lock().await;
+    let u = match live(&app, &id, &upload_id).await {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let mut b = tus(StatusCode::OK)
+        .header("Upload-Offset", u.upload_offset)
+        .header("Upload-Length", u.length)
+        .header("Upload-Expires", http_date(u.expires_at));
+    if let Some(t) = &u.task_id {
+        b = b.header("Musicd-Task-Id", t);
+    }
+    b.body(Body::empty()).unwrap_or_default()
+}
+
+/// One upload written at a time (per process): chunks of the same upload queue here.
+static WRITING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+fn writer_lock(id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    let mut m = WRITING.lock().expect("upload locks");
+    m.retain(|_, l| Arc::strong_count(l) > 1);
+    m.entry(id.to_string()).or_default().clone()
+}
+
+/// A running checksum of one chunk.
+enum Check {
+    Sha256(sha2::Sha256, Vec<u8>),
+    Md5(md5::Md5, Vec<u8>),
+}
+
+impl Check {
+    fn parse(v: &str) -> Result<Self, String> {
+        use sha2::Digest;
+        let (algo, b64) = v
+            .trim()
+            .split_once(' ')
+            .ok_or("Upload-Checksum is `<algorithm> <base64>`")?;
+        let want = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|e| format!("Upload-Checksum: {e}"))?;
+        match algo.to_ascii_lowercase().as_str() {
+            "sha256" | "sha-256" => Ok(Check::Sha256(sha2::Sha256::new(), want)),
+            "md5" => Ok(Check::Md5(md5::Md5::new(), want)),
+            other => Err(format!(
+                "checksum algorithm `{other}` is not supported ({TUS_CHECKSUMS})"
+            )),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        use sha2::Digest;
+        match self {
+            Check::Sha256(h, _) => h.update(data),
+            Check::Md5(h, _) => h.update(data),
+        }
+    }
+
+    fn matches(self) -> bool {
+        use sha2::Digest;
+        match self {
+            Check::Sha256(h, want) => h.finalize()[..] == want[..],
+            Check::Md5(h, want) => h.finalize()[..] == want[..],
+        }
+    }
+}
+
+/// Append a chunk at `Upload-Offset` (which must be where the upload stands). What arrives
+/// before a connection breaks is kept; resume from `HEAD`'s offset. With `Upload-Checksum` a
+/// chunk that does not match is discarded (460). The last chunk queues the processing task
+/// (`Musicd-Task-Id`).
+#[utoipa::path(patch, path = "/uploads/tus/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id")),
+    security(("bearer" = []), ("api_key" = [])),
+    request_body(content_type = "application/offset+octet-stream", description = "The bytes from `Upload-Offset`"),
+    responses((status = 204, description = "`Upload-Offset` after the chunk"), (status = 409, description = "Wrong offset"),
+        (status = 413, description = "Beyond Upload-Length"), (status = 415, description = "Wrong Content-Type"),
+        (status = 460, description = "Checksum mismatch")))]
+pub async fn tus_patch(
+    State(app): State<AppState>,
+    id: Identity,
+    UrlPath(upload_id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Some(r) = check_version(&headers) {
+        return r;
+    }
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        != Some("application/offset+octet-stream")
+    {
+        return tus_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/offset+octet-stream",
+        );
+    }
+    // The chunk is written by a task of its own: when the client's connection breaks, the
+    // request's future is dropped, but what arrived must still be recorded.
+    let guard = writer_lock(&upload_id).lock_owned().await;
+    let u = match live(&app, &id, &upload_id).await {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let task = tokio::spawn(async move {
+        let _writing = guard;
+        write_chunk(app, u, headers, body).await
+    });
+    task.await.unwrap_or_else(|e| {
+        tus_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        )
+    })
+}
+
+/// Appends one PATCH body to an upload (the caller holds its writer lock).
+async fn write_chunk(app: AppState, u: Upload, headers: HeaderMap, body: Body) -> Response {
+    let upload_id = u.id.clone();
+    let offset: Option<i64> = headers
+        .get("Upload-Offset")
+        .and_then(|v| v.to_str().ok()?.trim().parse().ok());
+    if offset != Some(u.upload_offset) || u.task_id.is_some() {
+        return tus_error(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "Upload-Offset must be {} (ask HEAD for where the upload stands)",
+                u.upload_offset
+            ),
+        );
+    }
+    let mut check = match headers.get("Upload-Checksum").and_then(|v| v.to_str().ok()) {
+        Some(v) => match Check::parse(v) {
+            Ok(c) => Some(c),
+            Err(m) => return tus_error(StatusCode::BAD_REQUEST, "validation_error", m),
+        },
+        None => None,
+    };
+    let path = upload_path(&app, &upload_id);
+    let file = match tokio::fs::OpenOptions::new().write(true).open(&path).await {
+        Ok(f) => f,
+        Err(e) => {
+            return tus_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            );
+        }
+    };
+    // Whatever was written past the recorded offset by a broken earlier chunk goes.
+    if let Err(e) = file.set_len(u.upload_offset as u64).await {
+        return tus_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        );
+    }
+    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+    if let Err(e) =
+        tokio::io::AsyncSeekExt::seek(&mut out, std::io::SeekFrom::Start(u.upload_offset as u64))
+            .await
+    {
+        return tus_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        );
+    }
+    let room = (u.length - u.upload_offset) as u64;
+    let mut got = 0u64;
+    let mut stream = body.into_data_stream();
+    let mut broke = None;
+    let mut over = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => {
+                if got + c.len() as u64 > room {
+                    over = true;
+                    break;
+                }
+                if let Some(ch) = &mut check {
+                    ch.update(&c);
+                }
+                if let Err(e) = out.write_all(&c).await {
+                    broke = Some(e.to_string());
+                    break;
+                }
+                got += c.len() as u64;
+            }
+            Err(e) => {
+                broke = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let flushed = async {
+        out.flush().await?;
+        out.get_ref().sync_data().await
+    }
+    .await;
+    let bad = over || check.is_some_and(|c| broke.is_some() || !c.matches());
+    if bad || flushed.is_err() {
+        // Nothing of this chunk counts.
+        if let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(&path).await {
+            let _ = f.set_len(u.upload_offset as u64).await;
+        }
+        return if over {
+            tus_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the chunk goes past Upload-Length ({})", u.length),
+            )
+        } else if let Err(e) = flushed {
+            tus_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            )
+        } else {
+            tus_error(
+                StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+                "checksum_mismatch",
+                "the chunk does not match Upload-Checksum; send it again",
+            )
+        };
+    }
+    // A broken connection keeps what arrived: the client resumes from HEAD's offset.
+    let new_offset = u.upload_offset + got as i64;
+    let expires = crate::db::now_ms() + app.config.uploads.expiry.as_millis() as i64;
+    match library::advance_upload(&app.db, &u.id, u.upload_offset, new_offset, expires).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return tus_error(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the upload moved on meanwhile",
+            );
+        }
+        Err(e) => {
+            return tus_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                e.to_string(),
+            );
+        }
+    }
+    if let Some(e) = broke {
+        tracing::info!(
+            upload_id,
+            offset = new_offset,
+            "upload chunk broke off: {e}"
+        );
+    }
+    let mut b = tus(StatusCode::NO_CONTENT)
+        .header("Upload-Offset", new_offset)
+        .header("Upload-Expires", http_date(expires));
+    if new_offset == u.length {
+        let fields: HashMap<String, String> = serde_json::from_str(&u.metadata).unwrap_or_default();
+        let name = fields
+            .get("filename")
+            .or_else(|| fields.get("name"))
+            .cloned();
+        match submit(&app, &u.owner_id, &path, &u.id, name.as_deref(), &fields).await {
+            Ok(task) => {
+                let _ = library::finish_upload(&app.db, &u.id, &task.id).await;
+                b = b.header("Musicd-Task-Id", task.id);
+            }
+            Err(e) => {
+                let mut r = e.into_response();
+                r.headers_mut()
+                    .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
+                return r;
+            }
+        }
+    }
+    b.body(Body::empty()).unwrap_or_default()
+}
+
+/// Abandon an upload (tus termination): its bytes and its record go.
+#[utoipa::path(delete, path = "/uploads/tus/{id}", tag = "uploads",
+    params(("id" = String, Path, description = "Upload id")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such upload")))]
+pub async fn tus_delete(
+    State(app): State<AppState>,
+    id: Identity,
+    UrlPath(upload_id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = check_version(&headers) {
+        return r;
+    }
+    let lock = writer_lock(&upload_id);
+    let _writing = lock.lock().await;
+    let u = match live(&app, &id, &upload_id).await {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let _ = tokio::fs::remove_file(upload_path(&app, &u.id)).await;
+    if let Err(e) = library::delete_upload(&app.db, &u.id).await {
+        return tus_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            e.to_string(),
+        );
+    }
+    tus(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .unwrap_or_default()
+}
+
+/// Removes unfinished uploads past their expiry (and their bytes), until `stop`.
+pub async fn sweep_loop(app: AppState, stop: tokio_util::sync::CancellationToken) {
+    let every = (app.config.uploads.expiry / 2).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    loop {
+        match library::expired_uploads(&app.db, crate::db::now_ms()).await {
+            Ok(ids) => {
+                for id in ids {
+                    let lock = writer_lock(&id);
+                    let _writing = lock.lock().await;
+                    let _ = tokio::fs::remove_file(upload_path(&app, &id)).await;
+                    if let Err(e) = library::delete_upload(&app.db, &id).await {
+                        tracing::warn!(upload_id = id, "cannot remove an expired upload: {e}");
+                    } else {
+                        tracing::info!(upload_id = id, "expired upload removed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot look for expired uploads: {e}"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
