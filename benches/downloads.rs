@@ -19,8 +19,8 @@
 //! --pings 50 --requests 30`). Needs `ffmpeg` on PATH. Prints a Markdown table.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,8 +36,8 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-const ADMIN_PASSWORD: &str = "bench-admin-password";
-const JWT_SECRET: &str = "bench-jwt-secret-0123456789-abcdefghijklmn";
+mod common;
+use common::{Daemon, proc_mib, sh};
 
 struct Args {
     tracks: usize,
@@ -87,32 +87,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn sh(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "?".into())
-}
-
-/// A `kB` line of `/proc/<pid>/status`, in MiB.
-fn proc_mib(pid: u32, key: &str) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| {
-            l.strip_prefix(key)?
-                .strip_prefix(':')?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Raises the soft open-files limit to the hard one (the daemon child inherits it).
@@ -197,110 +171,6 @@ async fn start_upstream(mp3: Vec<u8>, tracks: usize) -> String {
     base
 }
 
-// ---------------------------------------------------------------------------------------------
-// The daemon under test: a child process, stopped on drop (also when the bench panics).
-
-struct Daemon {
-    child: Child,
-    pid: u32,
-    base: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    async fn start(http: &reqwest::Client) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = dir.path().join("musicd.log");
-        let logf = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_musicd"));
-        // A temp working directory, so the repository's config/musicd.toml is not read.
-        cmd.arg("serve").current_dir(dir.path());
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("MUSICD_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("MUSICD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MUSICD_DATA_DIR", dir.path().join("data"))
-            .env("MUSICD_LIBRARY_DIR", dir.path().join("library"))
-            .env("MUSICD_ADMIN_USER", "admin")
-            .env("MUSICD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("MUSICD_FETCH_ALLOW_PRIVATE", "true")
-            .env("MUSICD_JWT_SECRET", JWT_SECRET)
-            .env("MUSICD_LOG_LEVEL", "warn")
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf);
-        let child = cmd.spawn().expect("start target/release/musicd");
-        let mut d = Daemon {
-            pid: child.id(),
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        };
-        let t0 = Instant::now();
-        loop {
-            if let Ok(Some(st)) = d.child.try_wait() {
-                panic!("musicd exited ({st}):\n{}", d.log_text());
-            }
-            if let Ok(r) = http.get(format!("{}/readyz", d.base)).send().await
-                && r.status().is_success()
-            {
-                return d;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "musicd not ready after 60 s:\n{}",
-                d.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn login(&self, http: &reqwest::Client) -> Api {
-        let r = http
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "login: {}", r.status());
-        let v: Value = r.json().await.unwrap();
-        Api {
-            http: http.clone(),
-            base: format!("{}/api/v1", self.base),
-            token: v["data"]["access_token"].as_str().unwrap().to_string(),
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[derive(Clone)]
 struct Api {
     http: reqwest::Client,
@@ -309,6 +179,14 @@ struct Api {
 }
 
 impl Api {
+    async fn login(http: &reqwest::Client, d: &Daemon) -> Api {
+        Api {
+            http: http.clone(),
+            base: format!("{}/api/v1", d.base),
+            token: d.token(http).await,
+        }
+    }
+
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let r = self
             .http
@@ -804,15 +682,15 @@ fn main() {
             .unwrap();
 
         // 1. Playlist through the daemon, then the baseline with the daemon stopped.
-        let d1 = Daemon::start(&http).await;
-        let api = d1.login(&http).await;
+        let d1 = Daemon::start(&http, &[]).await;
+        let api = Api::login(&http, &d1).await;
         let pl = playlist(&api, &d1, &feed_url).await;
         drop(d1);
         let base = baseline(&feed_url).await;
 
         // 2 and 3 on a fresh daemon (so its RSS reflects only the event streams).
-        let d2 = Daemon::start(&http).await;
-        let api = d2.login(&http).await;
+        let d2 = Daemon::start(&http, &[]).await;
+        let api = Api::login(&http, &d2).await;
         let fo = fanout(&api, &d2, args.subscribers, args.pings).await;
         let fe = first_event(&api, &upstream, args.requests).await;
         drop(d2);

@@ -247,7 +247,11 @@ fn index(config: &Config, placed: &[(PathBuf, Option<String>)]) -> anyhow::Resul
     rt.block_on(async {
         let db = crate::app::open_db(config).await?;
         for (path, hash) in placed {
-            crate::library::index_file(&db, path, None, hash.clone()).await?;
+            let origin = crate::library::Origin {
+                source_hash: hash.clone(),
+                ..Default::default()
+            };
+            crate::library::index_file(&db, path, origin).await?;
         }
         anyhow::Ok(())
     })

@@ -71,20 +71,27 @@ fn read(path: &Path) -> Result<Track, String> {
     })
 }
 
-/// Indexes one file (placed by `owner`, made from input whose SHA-256 is `source_hash`).
-pub async fn index_file(
-    db: &Db,
-    path: &Path,
-    owner: Option<&str>,
-    source_hash: Option<String>,
-) -> anyhow::Result<Track> {
+/// Where an indexed file came from.
+#[derive(Debug, Default, Clone)]
+pub struct Origin {
+    /// Who added it.
+    pub owner: Option<String>,
+    /// SHA-256 of the input it was made from.
+    pub source_hash: Option<String>,
+    /// The provider's identity of the track (`podcast:<guid>`).
+    pub source_id: Option<String>,
+}
+
+/// Indexes one file with its origin.
+pub async fn index_file(db: &Db, path: &Path, origin: Origin) -> anyhow::Result<Track> {
     let path = &path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let p = path.clone();
     let mut t = tokio::task::spawn_blocking(move || read(&p))
         .await?
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    t.owner_id = owner.map(str::to_string);
-    t.source_hash = source_hash;
+    t.owner_id = origin.owner;
+    t.source_hash = origin.source_hash;
+    t.source_id = origin.source_id.or(t.source_id);
     Ok(library::upsert(db, &t).await?)
 }
 

@@ -181,11 +181,14 @@ pub async fn patch_track(
     if moved.as_os_str() != t.path.as_str() {
         library::set_path(&app.db, &t.id, &moved.display().to_string()).await?;
     }
-    let owner = t.owner_id.clone();
-    let updated =
-        crate::library::index_file(&app.db, &moved, owner.as_deref(), t.source_hash.clone())
-            .await
-            .map_err(ApiError::internal)?;
+    let origin = crate::library::Origin {
+        owner: t.owner_id.clone(),
+        source_hash: t.source_hash.clone(),
+        source_id: t.source_id.clone(),
+    };
+    let updated = crate::library::index_file(&app.db, &moved, origin)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(ok(updated))
 }
 

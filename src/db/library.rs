@@ -195,32 +195,40 @@ pub async fn by_path(db: &Db, path: &str) -> Result<Option<Track>, sqlx::Error> 
     .await
 }
 
-/// An indexed track that is the same as something about to be added: the same bytes (the
-/// file itself, or the input it was made from), the same provider identity, or the same ISRC.
+/// An indexed track that is the same as something about to be added: the same provider
+/// identity or ISRC, or the same bytes (the file itself, or the input it was made from) unless
+/// both carry provider identities that differ (two tracks of a catalogue can share audio).
 pub async fn find_same(
     db: &Db,
     hash: Option<&str>,
     source_id: Option<&str>,
     isrc: Option<&str>,
 ) -> Result<Option<Track>, sqlx::Error> {
+    let source_id = source_id.filter(|v| !v.is_empty());
     let probes = [
-        ("content_hash", hash),
-        ("source_hash", hash),
-        ("source_id", source_id),
-        ("isrc", isrc),
+        ("source_id", source_id, false),
+        ("isrc", isrc, false),
+        ("content_hash", hash, true),
+        ("source_hash", hash, true),
     ];
-    for (column, value) in probes {
+    for (column, value, by_bytes) in probes {
         let Some(v) = value.filter(|v| !v.is_empty()) else {
             continue;
         };
-        let found = sqlx::query_as::<_, Track>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM tracks WHERE {column} = $1 LIMIT 1"
+        let same_source = if by_bytes && source_id.is_some() {
+            " AND (source_id IS NULL OR source_id = $2)"
+        } else {
+            ""
+        };
+        let mut q = sqlx::query_as::<_, Track>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM tracks WHERE {column} = $1{same_source} LIMIT 1"
         )))
-        .bind(v)
-        .fetch_optional(&db.pool)
-        .await?;
-        if found.is_some() {
-            return Ok(found);
+        .bind(v);
+        if !same_source.is_empty() {
+            q = q.bind(source_id.unwrap_or_default().to_string());
+        }
+        if let Some(t) = q.fetch_optional(&db.pool).await? {
+            return Ok(Some(t));
         }
     }
     Ok(None)

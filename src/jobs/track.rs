@@ -224,6 +224,8 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
             m.title = opts.fallback_title.clone();
         }
         m.source_url = None;
+        // Its identity is its bytes: the same file uploaded again is a skip.
+        m.source_id = None;
         m
     } else {
         meta
@@ -246,6 +248,7 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
         Ok(None) => {}
         Err(e) => tracing::warn!(task_id = ctx.task.id, "cannot ask the library index: {e:#}"),
     }
+    let source_id = meta.source_id.clone();
     let cancel = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(std::sync::Mutex::new((String::from("processing"), 0.0f64)));
     let library = config.library_dir.clone();
@@ -284,14 +287,12 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     }
     let path = placed.path.display().to_string();
     super::record_output(ctx, &path).await?;
-    if let Err(e) = crate::library::index_file(
-        &ctx.shared.db,
-        &placed.path,
-        ctx.task.owner_id.as_deref(),
-        input_hash,
-    )
-    .await
-    {
+    let origin = crate::library::Origin {
+        owner: ctx.task.owner_id.clone(),
+        source_hash: input_hash,
+        source_id,
+    };
+    if let Err(e) = crate::library::index_file(&ctx.shared.db, &placed.path, origin).await {
         tracing::warn!(task_id = ctx.task.id, "cannot index {path}: {e:#}");
     }
     if placed.skipped {

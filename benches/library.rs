@@ -1,0 +1,301 @@
+//! Uploads and file serving benchmark, side by side with the reference in one run:
+//!
+//! 1. **Upload throughput** over loopback of one file (default 1 GiB of random bytes) to the
+//!    release `musicd serve`: as one tus `PATCH`, and as a multipart `POST /uploads`; against
+//!    the disk's raw write rate for the same bytes (written and `fsync`ed by this process into
+//!    the same directory). The daemon's peak RSS (`VmHWM`) after the uploads.
+//! 2. **Range serving**: one ~50 MB FLAC in the library, read with 1 MiB `Range` requests at
+//!    random offsets by 8 concurrent clients for a fixed time, from musicd
+//!    (`GET /library/tracks/{id}/file`) and from nginx serving the same file; and one whole-file
+//!    GET from each.
+//!
+//! Run: `cargo bench --bench library` (options after `--`: `--upload-mib 1024 --seconds 5`).
+//! Needs `ffmpeg` and `nginx` on PATH. Prints a Markdown table.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, proc_mib, sh};
+use futures::StreamExt;
+use serde_json::Value;
+
+const CONCURRENCY: usize = 8;
+const RANGE: u64 = 1024 * 1024;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(default)
+}
+
+fn mib_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1048576.0 / d.as_secs_f64()
+}
+
+/// Writes `mib` MiB of random bytes to `path`, and returns the time a second, fsynced write of
+/// them into the same directory took (the disk's raw write rate).
+fn make_file_and_raw_rate(path: &Path, mib: u64) -> Duration {
+    let mut chunk = vec![0u8; 8 * 1024 * 1024];
+    let mut f = std::fs::File::create(path).unwrap();
+    for _ in 0..mib.div_ceil(8) {
+        rand::fill(&mut chunk[..]);
+        f.write_all(&chunk).unwrap();
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    let data = std::fs::read(path).unwrap();
+    let copy = path.with_extension("raw");
+    let t = Instant::now();
+    let mut out = std::fs::File::create(&copy).unwrap();
+    for c in data.chunks(256 * 1024) {
+        out.write_all(c).unwrap();
+    }
+    out.sync_all().unwrap();
+    let took = t.elapsed();
+    drop(out);
+    let _ = std::fs::remove_file(copy);
+    took
+}
+
+async fn file_body(path: &Path) -> reqwest::Body {
+    let f = tokio::fs::File::open(path).await.unwrap();
+    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024))
+}
+
+async fn tus_upload(http: &reqwest::Client, base: &str, token: &str, path: &Path) -> Duration {
+    let len = std::fs::metadata(path).unwrap().len();
+    let t = Instant::now();
+    let r = http
+        .post(format!("{base}/api/v1/uploads/tus"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", len.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let loc = r.headers()["Location"].to_str().unwrap().to_string();
+    let r = http
+        .patch(format!("{base}{loc}"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .header("Content-Length", len.to_string())
+        .body(file_body(path).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+    t.elapsed()
+}
+
+async fn multipart_upload(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &Path,
+) -> Duration {
+    let len = std::fs::metadata(path).unwrap().len();
+    let t = Instant::now();
+    let part = reqwest::multipart::Part::stream_with_length(file_body(path).await, len)
+        .file_name("bench.bin");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = http
+        .post(format!("{base}/api/v1/uploads"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{:?}", r.text().await);
+    t.elapsed()
+}
+
+/// Bytes read per second by `CONCURRENCY` clients doing 1 MiB ranges at random offsets of a
+/// `size`-byte file at `url` for `secs`.
+async fn range_load(url: &str, token: Option<&str>, size: u64, secs: u64) -> f64 {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let total: u64 = futures::stream::iter(0..CONCURRENCY)
+        .map(|_| {
+            let http = http.clone();
+            let url = url.to_string();
+            let token = token.map(str::to_string);
+            async move {
+                let mut got = 0u64;
+                while Instant::now() < deadline {
+                    let start = rand::random_range(0..size - RANGE);
+                    let mut req = http
+                        .get(&url)
+                        .header("Range", format!("bytes={start}-{}", start + RANGE - 1));
+                    if let Some(t) = &token {
+                        req = req.bearer_auth(t);
+                    }
+                    let r = req.send().await.unwrap();
+                    assert_eq!(r.status(), 206);
+                    got += r.bytes().await.unwrap().len() as u64;
+                }
+                got
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    mib_s(total, started.elapsed())
+}
+
+async fn whole_file(url: &str, token: Option<&str>) -> f64 {
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let mut req = http.get(url);
+    if let Some(tk) = token {
+        req = req.bearer_auth(tk);
+    }
+    let r = req.send().await.unwrap();
+    let mut n = 0u64;
+    let mut s = r.bytes_stream();
+    while let Some(c) = s.next().await {
+        n += c.unwrap().len() as u64;
+    }
+    mib_s(n, t.elapsed())
+}
+
+fn nginx(root: &Path, dir: &Path, port: u16) -> std::process::Child {
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\npid {pid};\nerror_log {err};\nevents {{ worker_connections 256; }}\n\
+             http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {tmp};\n\
+             proxy_temp_path {tmp}; fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n\
+             server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n",
+            pid = dir.join("nginx.pid").display(),
+            err = dir.join("nginx.err").display(),
+            tmp = dir.display(),
+            root = root.display(),
+        ),
+    )
+    .unwrap();
+    Command::new("nginx")
+        .args(["-c", &conf.display().to_string(), "-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx on PATH")
+}
+
+fn main() {
+    let upload_mib = arg("--upload-mib", 1024);
+    let secs = arg("--seconds", 5);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let big = work.path().join("upload.bin");
+        let raw = make_file_and_raw_rate(&big, upload_mib);
+        let bytes = std::fs::metadata(&big).unwrap().len();
+
+        let d = Daemon::start(
+            &http,
+            &[
+                ("MUSICD_UPLOADS__QUOTA", "0 B".into()),
+                ("MUSICD_MEDIA__MAX_INPUT_SIZE", "8 GiB".into()),
+            ],
+        )
+        .await;
+        let token = d.token(&http).await;
+        let rss_idle = proc_mib(d.pid, "VmRSS");
+        let tus = tus_upload(&http, &d.base, &token, &big).await;
+        let multipart = multipart_upload(&http, &d.base, &token, &big).await;
+        let hwm = proc_mib(d.pid, "VmHWM");
+
+        // A FLAC in the library, indexed by a scan, served by both.
+        let library = d.dir.path().join("library");
+        let album = library.join("Bench").join("Noise");
+        std::fs::create_dir_all(&album).unwrap();
+        let flac = album.join("01 Noise.flac");
+        let ok = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "anoisesrc=d=300:c=white:r=48000:a=0.5"])
+            .args(["-ac", "2", "-c:a", "flac"])
+            .arg(&flac)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ffmpeg");
+        let size = std::fs::metadata(&flac).unwrap().len();
+        let scan = Command::new(env!("CARGO_BIN_EXE_musicd"))
+            .arg("scan")
+            .current_dir(d.dir.path())
+            .env("MUSICD_DATA_DIR", d.dir.path().join("data"))
+            .env("MUSICD_LIBRARY_DIR", &library)
+            .output()
+            .unwrap();
+        assert!(scan.status.success(), "{}", String::from_utf8_lossy(&scan.stderr));
+        let page: Value = http
+            .get(format!("{}/api/v1/library/tracks?format=flac", d.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = page["data"]["items"][0]["id"].as_str().unwrap().to_string();
+        let musicd_url = format!("{}/api/v1/library/tracks/{id}/file", d.base);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut ng = nginx(&library, work.path(), port);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let nginx_url = format!("http://127.0.0.1:{port}/Bench/Noise/01%20Noise.flac");
+
+        let m_range = range_load(&musicd_url, Some(&token), size, secs).await;
+        let n_range = range_load(&nginx_url, None, size, secs).await;
+        let m_whole = whole_file(&musicd_url, Some(&token)).await;
+        let n_whole = whole_file(&nginx_url, None).await;
+        let _ = ng.kill();
+        let _ = ng.wait();
+
+        let raw_rate = mib_s(bytes, raw);
+        println!(
+            "\nmusicd {} ({}), {} cores; {} MiB upload, {:.1} MB FLAC for serving\n",
+            sh("git", &["rev-parse", "--short", "HEAD"]),
+            sh("uname", &["-sr"]),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            bytes / 1048576,
+            size as f64 / 1e6
+        );
+        println!("| measure | musicd | reference | ratio | goal |");
+        println!("|---|---|---|---|---|");
+        let row = |name: &str, m: f64, r: f64, refname: &str| {
+            println!(
+                "| {name} | {m:.0} MiB/s | {r:.0} MiB/s ({refname}) | {:.2} | ≥ 0.80: {} |",
+                m / r,
+                if m / r >= 0.8 { "met" } else { "not met" }
+            );
+        };
+        row("tus upload (one PATCH)", mib_s(bytes, tus), raw_rate, "raw write + fsync");
+        row("multipart upload", mib_s(bytes, multipart), raw_rate, "raw write + fsync");
+        row(
+            &format!("1 MiB Range reads, {CONCURRENCY} clients, {secs} s"),
+            m_range,
+            n_range,
+            "nginx",
+        );
+        row("whole-file GET, one client", m_whole, n_whole, "nginx");
+        println!(
+            "| daemon RSS idle → peak (VmHWM) during the uploads | {rss_idle:.1} → {hwm:.1} MiB | | | ≤ 60 MB: {} |",
+            if hwm * 1.048576 <= 60.0 { "met" } else { "not met" }
+        );
+    });
+}
