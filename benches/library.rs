@@ -9,7 +9,9 @@
 //!    (`GET /library/tracks/{id}/file`) and from nginx serving the same file; and one whole-file
 //!    GET from each.
 //!
-//! Run: `cargo bench --bench library` (options after `--`: `--upload-mib 1024 --seconds 5`).
+//! Each measurement runs three times, interleaved with its reference; medians are reported.
+//!
+//! Run: `cargo bench --bench library` (options after `--`: `--upload-mib 1024 --seconds 3`).
 //! Needs `ffmpeg` and `nginx` on PATH. Prints a Markdown table.
 
 mod common;
@@ -24,6 +26,13 @@ use futures::StreamExt;
 use serde_json::Value;
 
 const CONCURRENCY: usize = 8;
+/// Rounds of each measurement, interleaved; the median is reported.
+const ROUNDS: usize = 3;
+
+fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    v[v.len() / 2]
+}
 const RANGE: u64 = 1024 * 1024;
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -38,9 +47,8 @@ fn mib_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1048576.0 / d.as_secs_f64()
 }
 
-/// Writes `mib` MiB of random bytes to `path`, and returns the time a second, fsynced write of
-/// them into the same directory took (the disk's raw write rate).
-fn make_file_and_raw_rate(path: &Path, mib: u64) -> Duration {
+/// Writes `mib` MiB of random bytes to `path`.
+fn make_file(path: &Path, mib: u64) {
     let mut chunk = vec![0u8; 8 * 1024 * 1024];
     let mut f = std::fs::File::create(path).unwrap();
     for _ in 0..mib.div_ceil(8) {
@@ -48,7 +56,11 @@ fn make_file_and_raw_rate(path: &Path, mib: u64) -> Duration {
         f.write_all(&chunk).unwrap();
     }
     f.sync_all().unwrap();
-    drop(f);
+}
+
+/// The time an fsynced write of `path`'s bytes (already in memory) into the same directory
+/// takes: the disk's raw write rate.
+fn raw_write(path: &Path) -> Duration {
     let data = std::fs::read(path).unwrap();
     let copy = path.with_extension("raw");
     let t = Instant::now();
@@ -168,16 +180,17 @@ async fn whole_file(url: &str, token: Option<&str>) -> f64 {
     mib_s(n, t.elapsed())
 }
 
-fn nginx(root: &Path, dir: &Path, port: u16) -> std::process::Child {
-    let conf = dir.join("nginx.conf");
+fn nginx(root: &Path, dir: &Path, port: u16, sendfile: bool) -> std::process::Child {
+    let conf = dir.join(format!("nginx-{port}.conf"));
     std::fs::write(
         &conf,
         format!(
             "worker_processes 1;\npid {pid};\nerror_log {err};\nevents {{ worker_connections 256; }}\n\
-             http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {tmp};\n\
+             http {{ access_log off; sendfile {sf}; tcp_nopush on; client_body_temp_path {tmp};\n\
              proxy_temp_path {tmp}; fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n\
              server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n",
-            pid = dir.join("nginx.pid").display(),
+            pid = dir.join(format!("nginx-{port}.pid")).display(),
+            sf = if sendfile { "on" } else { "off" },
             err = dir.join("nginx.err").display(),
             tmp = dir.display(),
             root = root.display(),
@@ -194,13 +207,13 @@ fn nginx(root: &Path, dir: &Path, port: u16) -> std::process::Child {
 
 fn main() {
     let upload_mib = arg("--upload-mib", 1024);
-    let secs = arg("--seconds", 5);
+    let secs = arg("--seconds", 3);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
         let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let big = work.path().join("upload.bin");
-        let raw = make_file_and_raw_rate(&big, upload_mib);
+        make_file(&big, upload_mib);
         let bytes = std::fs::metadata(&big).unwrap().len();
 
         let d = Daemon::start(
@@ -213,8 +226,14 @@ fn main() {
         .await;
         let token = d.token(&http).await;
         let rss_idle = proc_mib(d.pid, "VmRSS");
-        let tus = tus_upload(&http, &d.base, &token, &big).await;
-        let multipart = multipart_upload(&http, &d.base, &token, &big).await;
+        // Interleaved rounds; medians.
+        let (mut raw, mut tus, mut multipart) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            raw.push(raw_write(&big));
+            tus.push(tus_upload(&http, &d.base, &token, &big).await);
+            multipart.push(multipart_upload(&http, &d.base, &token, &big).await);
+        }
+        let (raw, tus, multipart) = (median(raw), median(tus), median(multipart));
         let hwm = proc_mib(d.pid, "VmHWM");
 
         // A FLAC in the library, indexed by a scan, served by both.
@@ -255,16 +274,28 @@ fn main() {
             .local_addr()
             .unwrap()
             .port();
-        let mut ng = nginx(&library, work.path(), port);
+        let port2 = port + 1;
+        let ng = nginx(&library, work.path(), port, true);
+        let ng_copy = nginx(&library, work.path(), port2, false);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let nginx_url = format!("http://127.0.0.1:{port}/Bench/Noise/01%20Noise.flac");
+        let file = "Bench/Noise/01%20Noise.flac";
+        let nginx_url = format!("http://127.0.0.1:{port}/{file}");
+        let copy_url = format!("http://127.0.0.1:{port2}/{file}");
 
-        let m_range = range_load(&musicd_url, Some(&token), size, secs).await;
-        let n_range = range_load(&nginx_url, None, size, secs).await;
-        let m_whole = whole_file(&musicd_url, Some(&token)).await;
-        let n_whole = whole_file(&nginx_url, None).await;
-        let _ = ng.kill();
-        let _ = ng.wait();
+        let mut r = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..ROUNDS {
+            r[0].push(range_load(&musicd_url, Some(&token), size, secs).await);
+            r[1].push(range_load(&nginx_url, None, size, secs).await);
+            r[2].push(range_load(&copy_url, None, size, secs).await);
+            r[3].push(whole_file(&musicd_url, Some(&token)).await);
+            r[4].push(whole_file(&nginx_url, None).await);
+            r[5].push(whole_file(&copy_url, None).await);
+        }
+        let [m_range, n_range, c_range, m_whole, n_whole, c_whole] = r.map(median);
+        for mut n in [ng, ng_copy] {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
 
         let raw_rate = mib_s(bytes, raw);
         println!(
@@ -292,7 +323,14 @@ fn main() {
             n_range,
             "nginx",
         );
+        row(
+            &format!("1 MiB Range reads, {CONCURRENCY} clients, {secs} s"),
+            m_range,
+            c_range,
+            "nginx, sendfile off",
+        );
         row("whole-file GET, one client", m_whole, n_whole, "nginx");
+        row("whole-file GET, one client", m_whole, c_whole, "nginx, sendfile off");
         println!(
             "| daemon RSS idle → peak (VmHWM) during the uploads | {rss_idle:.1} → {hwm:.1} MiB | | | ≤ 60 MB: {} |",
             if hwm * 1.048576 <= 60.0 { "met" } else { "not met" }

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
@@ -24,7 +23,7 @@ use crate::db::library::{self, Filter, Track};
 const LINK_TTL_MS: i64 = 15 * 60 * 1000;
 
 /// Chunk size when streaming a file.
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 1024 * 1024;
 
 /// Filters and paging of `GET /library/tracks`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -393,6 +392,43 @@ pub async fn stream(
     serve(&t, &headers).await
 }
 
+/// `len` bytes of `f` from `start`, read by a blocking thread in large chunks a little ahead
+/// of the socket (tokio's file reads would each hop to the blocking pool).
+fn file_body(mut f: std::fs::File, start: u64, len: u64) -> Body {
+    use std::io::{Read, Seek};
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = f.seek(std::io::SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let mut buf = vec![0u8; CHUNK.min(left as usize)];
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    if tx.blocking_send(Ok(buf.into())).is_err() {
+                        return; // the client went away
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let mut rx = rx;
+    Body::from_stream(async_stream::stream! {
+        while let Some(chunk) = rx.recv().await {
+            yield chunk;
+        }
+    })
+}
+
 fn content_type(format: &str) -> &'static str {
     match format {
         "mp3" => "audio/mpeg",
@@ -445,7 +481,7 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>,
 
 /// Streams a track's file with `Range`, `ETag` and `If-None-Match`.
 async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
-    let mut f = match tokio::fs::File::open(&t.path).await {
+    let f = match tokio::fs::File::open(&t.path).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::not_found(
@@ -491,15 +527,7 @@ async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         None => (StatusCode::OK, 0, size),
     };
-    if start > 0 {
-        f.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        f.take(len),
-        CHUNK,
-    ));
+    let body = file_body(f.into_std().await, start, len);
     let mut resp = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, ct)

@@ -253,12 +253,37 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 Method::PATCH,
                 Method::DELETE,
                 Method::HEAD,
+                Method::OPTIONS,
             ])
             .allow_headers([
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,
+                axum::http::header::RANGE,
+                axum::http::header::IF_NONE_MATCH,
                 HeaderName::from_static("x-api-key"),
                 HeaderName::from_static("last-event-id"),
+                // tus clients (Uppy, tus-js-client) in a browser.
+                HeaderName::from_static("tus-resumable"),
+                HeaderName::from_static("upload-length"),
+                HeaderName::from_static("upload-metadata"),
+                HeaderName::from_static("upload-offset"),
+                HeaderName::from_static("upload-checksum"),
+                HeaderName::from_static("x-requested-with"),
+            ])
+            .expose_headers([
+                axum::http::header::LOCATION,
+                axum::http::header::ETAG,
+                axum::http::header::CONTENT_RANGE,
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("tus-resumable"),
+                HeaderName::from_static("tus-version"),
+                HeaderName::from_static("tus-extension"),
+                HeaderName::from_static("tus-max-size"),
+                HeaderName::from_static("tus-checksum-algorithm"),
+                HeaderName::from_static("upload-offset"),
+                HeaderName::from_static("upload-length"),
+                HeaderName::from_static("upload-expires"),
+                HeaderName::from_static("musicd-task-id"),
             ])
             .max_age(Duration::from_secs(3600)),
     )

@@ -452,14 +452,9 @@ pub async fn tus_head(
     UrlPath(upload_id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = check_version(&headers) {
-        return r;
-    }
     // A chunk being written ends first, so the offset is where the next one starts.
-    let lock = writer_lock(&upload_id);
-    let _writing = lock.lock().await;
-    let u = match live(&app, &id, &upload_id).await {
-        Ok(u) => u,
+    let (_writing, u) = match locked(&app, &id, &upload_id, &headers).await {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let mut b = tus(StatusCode::OK)
@@ -470,6 +465,20 @@ pub async fn tus_head(
         b = b.header("Musicd-Task-Id", t);
     }
     b.body(Body::empty()).unwrap_or_default()
+}
+
+/// Checks the tus version, takes the upload's writer lock and returns the caller's live upload.
+async fn locked(
+    app: &AppState,
+    id: &Identity,
+    upload_id: &str,
+    headers: &HeaderMap,
+) -> Result<(tokio::sync::OwnedMutexGuard<()>, Upload), Box<Response>> {
+    if let Some(r) = check_version(headers) {
+        return Err(Box::new(r));
+    }
+    let guard = writer_lock(upload_id).lock_owned().await;
+    Ok((guard, live(app, id, upload_id).await?))
 }
 
 /// One upload written at a time (per process): chunks of the same upload queue here.
@@ -558,9 +567,8 @@ pub async fn tus_patch(
     }
     // The chunk is written by a task of its own: when the client's connection breaks, the
     // request's future is dropped, but what arrived must still be recorded.
-    let guard = writer_lock(&upload_id).lock_owned().await;
-    let u = match live(&app, &id, &upload_id).await {
-        Ok(u) => u,
+    let (guard, u) = match locked(&app, &id, &upload_id, &headers).await {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let task = tokio::spawn(async move {
@@ -750,13 +758,8 @@ pub async fn tus_delete(
     UrlPath(upload_id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = check_version(&headers) {
-        return r;
-    }
-    let lock = writer_lock(&upload_id);
-    let _writing = lock.lock().await;
-    let u = match live(&app, &id, &upload_id).await {
-        Ok(u) => u,
+    let (_writing, u) = match locked(&app, &id, &upload_id, &headers).await {
+        Ok(x) => x,
         Err(r) => return *r,
     };
     let _ = tokio::fs::remove_file(upload_path(&app, &u.id)).await;

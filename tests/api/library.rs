@@ -403,6 +403,31 @@ async fn bad_and_hostile_uploads_and_the_quota() {
         }
     }
     assert!(gone, "the expired upload was removed");
+    // Termination: an upload abandoned on purpose goes at once.
+    let r = tus_create(c, &app.base, &admin, 100, "dropped.flac").await;
+    let loc2 = r.headers()["Location"].to_str().unwrap().to_string();
+    let r = c
+        .delete(format!("{}{loc2}", app.base))
+        .bearer_auth(&admin)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(head_offset(c, &app.base, &admin, &loc2).await.0, 404);
+    assert!(files_under(&app.data().join("uploads")).is_empty());
+    // Discovery.
+    let r = c
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/uploads/tus"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["Tus-Extension"],
+        "creation,expiration,checksum,termination"
+    );
     // Without Tus-Resumable: 412.
     let r = c
         .head(format!("{}{loc}", app.base))
