@@ -286,6 +286,11 @@ fn import_places_files_and_reports_failures() {
         .filter(|p| p.extension().is_some_and(|e| e == "mp3"))
         .collect();
     assert_eq!(placed.len(), 1);
+    // The import indexed what it placed: a scan finds it already known.
+    let scan = musicd(dir, &["scan", lib.to_str().unwrap()], &[]);
+    let scanned = String::from_utf8_lossy(&scan.stdout);
+    assert!(scan.status.success(), "{scanned}");
+    assert!(scanned.contains("0 indexed, 1 unchanged"), "{scanned}");
     let probe = Command::new("ffprobe")
         .args([
             "-v",
