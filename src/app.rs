@@ -44,6 +44,10 @@ pub struct App {
     pub shared: Arc<Shared>,
     /// Signs short-lived library file links (derived from the token secret).
     pub link_key: [u8; 32],
+    /// Accounts of bearer tokens, for 2 s (forgotten here when an admin changes one).
+    pub user_cache: crate::cache::TtlCache<crate::db::users::User>,
+    /// Tracks being streamed, for 2 s (forgotten here when one is edited or deleted).
+    pub track_cache: crate::cache::TtlCache<crate::db::library::Track>,
 }
 
 /// Shared handle given to handlers.
@@ -216,6 +220,8 @@ impl Application {
                 h.update(secret.as_bytes());
                 h.finalize().into()
             },
+            user_cache: crate::cache::TtlCache::new(Duration::from_secs(2)),
+            track_cache: crate::cache::TtlCache::new(Duration::from_secs(2)),
         });
         // Start-up reconcile: every queued row and every run whose lease lapsed is enqueued
         // again. Duplicates are harmless: a job claims its row before it works.

@@ -180,6 +180,7 @@ pub async fn patch_track(
     if moved.as_os_str() != t.path.as_str() {
         library::set_path(&app.db, &t.id, &moved.display().to_string()).await?;
     }
+    app.track_cache.forget(&t.id);
     let origin = crate::library::Origin {
         owner: t.owner_id.clone(),
         source_hash: t.source_hash.clone(),
@@ -306,6 +307,7 @@ pub async fn delete_track(
         Err(e) => return Err(ApiError::internal(e)),
     }
     library::delete(&app.db, &t.id).await?;
+    app.track_cache.forget(&t.id);
     Ok(ok(json!({ "deleted": t.id })))
 }
 
@@ -323,8 +325,18 @@ pub async fn file(
     UrlPath(track_id): UrlPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let t = track(&app, &track_id).await?;
+    let t = streamed(&app, &track_id).await?;
     serve(&t, &headers).await
+}
+
+/// A track about to be streamed: players send many range requests in a row.
+async fn streamed(app: &AppState, id: &str) -> ApiResult<Track> {
+    if let Some(t) = app.track_cache.get(id) {
+        return Ok(t);
+    }
+    let t = track(app, id).await?;
+    app.track_cache.put(id, t.clone());
+    Ok(t)
 }
 
 /// A link to the audio that works without headers (for `<audio src>`), for 15 minutes.
@@ -388,7 +400,7 @@ pub async fn stream(
             "the link is not valid or has expired",
         ));
     }
-    let t = track(&app, &track_id).await?;
+    let t = streamed(&app, &track_id).await?;
     serve(&t, &headers).await
 }
 
@@ -481,8 +493,17 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>,
 
 /// Streams a track's file with `Range`, `ETag` and `If-None-Match`.
 async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
-    let f = match tokio::fs::File::open(&t.path).await {
-        Ok(f) => f,
+    // Open and stat in one trip to the blocking pool.
+    let path = t.path.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&path)?;
+        let meta = f.metadata()?;
+        Ok::<_, std::io::Error>((f, meta))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let (f, meta) = match opened {
+        Ok(x) => x,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::not_found(
                 "the file is gone from disk (a scan will forget it)",
@@ -490,7 +511,6 @@ async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
-    let meta = f.metadata().await.map_err(ApiError::internal)?;
     let size = meta.len();
     let mtime = meta
         .modified()
@@ -527,7 +547,7 @@ async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         None => (StatusCode::OK, 0, size),
     };
-    let body = file_body(f.into_std().await, start, len);
+    let body = file_body(f, start, len);
     let mut resp = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, ct)

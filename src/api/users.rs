@@ -128,6 +128,7 @@ pub async fn set_role(
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     tokens::revoke_user(&app.db, &id).await?;
+    app.user_cache.forget(&id);
     Ok(ok(user))
 }
 
@@ -144,5 +145,6 @@ pub async fn delete(
     if !users::delete(&app.db, &id).await? {
         return Err(ApiError::not_found("no such user"));
     }
+    app.user_cache.forget(&id);
     Ok(ok(serde_json::json!({ "deleted": id })))
 }

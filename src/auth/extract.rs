@@ -107,9 +107,16 @@ impl FromRequestParts<AppState> for Identity {
                 .jwt
                 .verify(&secret)
                 .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
-            let user = users::by_id(&app.db, &claims.sub)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
+            let user = match app.user_cache.get(&claims.sub) {
+                Some(u) => u,
+                None => {
+                    let u = users::by_id(&app.db, &claims.sub)
+                        .await?
+                        .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
+                    app.user_cache.put(&claims.sub, u.clone());
+                    u
+                }
+            };
             Identity {
                 user,
                 via: Via::Token,
