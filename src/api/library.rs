@@ -493,16 +493,29 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>,
 
 /// Streams a track's file with `Range`, `ETag` and `If-None-Match`.
 async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
-    // Open and stat in one trip to the blocking pool.
+    // Open, stat and (for a range of at most one chunk, what players mostly ask) read in one
+    // trip to the blocking pool.
     let path = t.path.clone();
+    let range_header = headers.get(header::RANGE).cloned();
     let opened = tokio::task::spawn_blocking(move || {
-        let f = std::fs::File::open(&path)?;
+        use std::io::{Read, Seek};
+        let mut f = std::fs::File::open(&path)?;
         let meta = f.metadata()?;
-        Ok::<_, std::io::Error>((f, meta))
+        let range = parse_range(range_header.as_ref(), meta.len());
+        let small = match range {
+            Ok(Some((start, end))) if end - start < CHUNK as u64 => {
+                let mut buf = vec![0u8; (end - start + 1) as usize];
+                f.seek(std::io::SeekFrom::Start(start))?;
+                f.read_exact(&mut buf)?;
+                Some(axum::body::Bytes::from(buf))
+            }
+            _ => None,
+        };
+        Ok::<_, std::io::Error>((f, meta, range, small))
     })
     .await
     .map_err(ApiError::internal)?;
-    let (f, meta) = match opened {
+    let (f, meta, range, small) = match opened {
         Ok(x) => x,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::not_found(
@@ -533,7 +546,7 @@ async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
         )
             .into_response());
     }
-    let range = match parse_range(headers.get(header::RANGE), size) {
+    let range = match range {
         Ok(r) => r,
         Err(()) => {
             return Ok((
@@ -547,7 +560,10 @@ async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         None => (StatusCode::OK, 0, size),
     };
-    let body = file_body(f, start, len);
+    let body = match small {
+        Some(bytes) => Body::from(bytes),
+        None => file_body(f, start, len),
+    };
     let mut resp = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, ct)
