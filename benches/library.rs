@@ -9,7 +9,8 @@
 //!    (`GET /library/tracks/{id}/file`) and from nginx serving the same file; and one whole-file
 //!    GET from each.
 //!
-//! Each measurement runs three times, interleaved with its reference; medians are reported.
+//! Each measurement runs three times, interleaved with its reference, each upload and raw write
+//! after a `sync(2)`; medians are reported.
 //!
 //! Run: `cargo bench --bench library` (options after `--`: `--upload-mib 1024 --seconds 3`).
 //! Needs `ffmpeg` and `nginx` on PATH. Prints a Markdown table.
@@ -228,9 +229,15 @@ fn main() {
         let rss_idle = proc_mib(d.pid, "VmRSS");
         // Interleaved rounds; medians.
         let (mut raw, mut tus, mut multipart) = (Vec::new(), Vec::new(), Vec::new());
+        // Each starts with no dirty pages left by the one before (its writeback would be
+        // billed to whoever syncs next).
+        let settle = || unsafe { libc::sync() };
         for _ in 0..ROUNDS {
+            settle();
             raw.push(raw_write(&big));
+            settle();
             tus.push(tus_upload(&http, &d.base, &token, &big).await);
+            settle();
             multipart.push(multipart_upload(&http, &d.base, &token, &big).await);
         }
         let (raw, tus, multipart) = (median(raw), median(tus), median(multipart));
