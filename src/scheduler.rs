@@ -95,10 +95,10 @@ async fn sync(
         if jobs.contains_key(&id) {
             continue;
         }
-        let (s, watch_id) = (shared.clone(), id.clone());
+        let (s, watch_id, schedule) = (shared.clone(), id.clone(), expr.clone());
         let job = Job::new_async(expr.as_str(), move |_, _| {
-            let (s, watch_id) = (s.clone(), watch_id.clone());
-            Box::pin(async move { fire(s, watch_id).await })
+            let (s, watch_id, schedule) = (s.clone(), watch_id.clone(), schedule.clone());
+            Box::pin(async move { fire(s, watch_id, schedule).await })
         });
         match job {
             Ok(job) => match cron.add(job).await {
@@ -113,19 +113,14 @@ async fn sync(
     Ok(())
 }
 
-/// A cron tick: waits a random jitter (less than half the period), then claims the period.
-async fn fire(shared: Arc<Shared>, watch_id: String) {
+/// A cron tick of `expr`: waits a random jitter (less than half the period), then claims the
+/// period.
+async fn fire(shared: Arc<Shared>, watch_id: String, expr: String) {
     let jitter = shared.limits.watch().jitter;
     if !jitter.is_zero() {
-        let jitter = match watches::get(&shared.db, &watch_id).await {
-            Ok(Some(w)) => {
-                let expr = crate::watch::schedule_of(&w, &shared.limits.watch());
-                let now = now_ms();
-                let period = crate::watch::next_after(&expr, now).map_or(0, |n| n - now);
-                jitter.min(Duration::from_millis(period.max(0) as u64 / 2))
-            }
-            _ => Duration::ZERO,
-        };
+        let now = now_ms();
+        let period = crate::watch::next_after(&expr, now).map_or(0, |n| n - now);
+        let jitter = jitter.min(Duration::from_millis(period.max(0) as u64 / 2));
         let wait = jitter.mul_f64(rand::random::<f64>());
         tokio::time::sleep(wait).await;
     }

@@ -22,7 +22,7 @@ use crate::providers::{Fetcher, Resolved, TrackInfo, looks_like_feed, podcast};
 const KEY: &str = "watch";
 
 /// Largest feed read.
-const MAX_FEED: u64 = 32 * 1024 * 1024;
+pub const MAX_FEED: u64 = 32 * 1024 * 1024;
 
 /// What `on_removed` may say.
 pub const ON_REMOVED: &[&str] = &["keep", "delete", "flag"];
@@ -150,31 +150,12 @@ async fn read_source(
 ) -> Result<Option<Snapshot>, JobError> {
     let first = w.baseline == 0;
     let (resolved, etag, last_modified) = if w.provider == "podcast" {
-        let host = url::Url::parse(&w.item_id)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        if let Some(until) = shared.limits.paused_until(&host) {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until.into()) => {}
-                _ = fetch.cancel.cancelled() => return Err(JobError::Interrupted),
-            }
-        }
-        let mut opts = fetch.options.clone();
-        opts.max_bytes = MAX_FEED;
         let (etag, lm) = if first {
             (None, None)
         } else {
             (w.etag.as_deref(), w.last_modified.as_deref())
         };
-        let doc = musicd_workers::fetch::fetch_document(&w.item_id, &opts, etag, lm, &fetch.cancel)
-            .await
-            .map_err(|e| {
-                if let Some(wait) = e.retry_after {
-                    shared.limits.pause_host(&host, wait);
-                }
-                crate::jobs::pipeline_error(e)
-            })?;
+        let doc = fetch.document(&w.item_id, MAX_FEED, etag, lm).await?;
         match doc {
             musicd_workers::fetch::Document::NotModified => return Ok(None),
             musicd_workers::fetch::Document::Body {

@@ -180,10 +180,11 @@ pub async fn multipart(
 ) -> ApiResult<Response> {
     let user = id.user.id.clone();
     // Refuse what cannot fit before reading a byte, when the length is announced.
+    let mut budget = room(&app, &user).await?;
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        && let Some(left) = room(&app, &user).await?
+        && let Some(left) = budget
         && len > left
     {
         return Err(too_large(format!(
@@ -197,7 +198,6 @@ pub async fn multipart(
     // Whatever is not handed to a task is removed, also when the client goes away mid-body
     // (the request's future is then dropped).
     let mut partial = Partial(Vec::new());
-    let mut budget = room(&app, &user).await?;
     let max = app.config.media.max_input_size.as_u64();
     let mut files: Vec<(PathBuf, String, Option<String>)> = Vec::new();
     let mut fields = HashMap::new();

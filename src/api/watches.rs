@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::auth::{Admin, Identity};
 use crate::config::WatchConfig;
 use crate::db::watches::{self, Watch};
+use crate::jobs::JobError;
 use crate::providers::{Fetcher, looks_like_feed};
 use crate::scheduler::enqueue_check;
 
@@ -112,17 +113,23 @@ fn check_output(app: &AppState, format: Option<&str>, quality: Option<&str>) -> 
 async fn sniff(app: &AppState, url: &str) -> ApiResult<(&'static str, &'static str)> {
     let staging = app.config.data_dir.join("staging");
     let fetch = Fetcher::new(app.shared.clone(), staging, app.shutdown.child_token());
-    let mut opts = fetch.options.clone();
-    opts.max_bytes = 32 * 1024 * 1024;
-    let doc = musicd_workers::fetch::fetch_document(url, &opts, None, None, &fetch.cancel)
+    let doc = fetch
+        .document(url, crate::watch::MAX_FEED, None, None)
         .await
-        .map_err(|e| {
-            let status = if e.code_str() == "blocked_address" {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            ApiError::new(status, e.code_str(), e.message)
+        .map_err(|e| match e {
+            JobError::Permanent { code, message } | JobError::Transient { code, message, .. } => {
+                let status = if code == "blocked_address" {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::BAD_GATEWAY
+                };
+                ApiError::new(status, code, message)
+            }
+            JobError::Interrupted => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the daemon is shutting down",
+            ),
         })?;
     Ok(match doc {
         musicd_workers::fetch::Document::Body {

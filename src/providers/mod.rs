@@ -264,6 +264,44 @@ impl Fetcher {
     pub async fn bytes(&self, url: &str, max: u64) -> Result<(Vec<u8>, Option<String>), JobError> {
         let mut opts = self.options.clone();
         opts.max_bytes = max;
+        let f = self
+            .host_paced(
+                url,
+                musicd_workers::fetch::fetch(url, &self.staging, &opts, &|_| {}, &self.cancel),
+            )
+            .await?;
+        let body = tokio::fs::read(f.path())
+            .await
+            .map_err(|e| JobError::transient("io_error", format!("read download: {e}")))?;
+        Ok((body, f.content_type.clone()))
+    }
+
+    /// A document of at most `max` bytes, conditional on an earlier answer's `ETag` and
+    /// `Last-Modified` (see [`musicd_workers::fetch::fetch_document`]), paced like
+    /// [`Fetcher::bytes`].
+    pub async fn document(
+        &self,
+        url: &str,
+        max: u64,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<musicd_workers::fetch::Document, JobError> {
+        let mut opts = self.options.clone();
+        opts.max_bytes = max;
+        self.host_paced(
+            url,
+            musicd_workers::fetch::fetch_document(url, &opts, etag, last_modified, &self.cancel),
+        )
+        .await
+    }
+
+    /// Runs `fetch` once `url`'s host is no longer paused; a `Retry-After` in its answer pauses
+    /// the host for every job in this process.
+    async fn host_paced<T>(
+        &self,
+        url: &str,
+        fetch: impl std::future::Future<Output = Result<T, musicd_workers::PipelineError>>,
+    ) -> Result<T, JobError> {
         let host = url::Url::parse(url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
@@ -275,18 +313,12 @@ impl Fetcher {
                 _ = self.cancel.cancelled() => return Err(JobError::Interrupted),
             }
         }
-        let f = musicd_workers::fetch::fetch(url, &self.staging, &opts, &|_| {}, &self.cancel)
-            .await
-            .map_err(|e| {
-                if let Some(wait) = e.retry_after {
-                    limits.pause_host(&host, wait);
-                }
-                crate::jobs::pipeline_error(e)
-            })?;
-        let body = tokio::fs::read(f.path())
-            .await
-            .map_err(|e| JobError::transient("io_error", format!("read download: {e}")))?;
-        Ok((body, f.content_type.clone()))
+        fetch.await.map_err(|e| {
+            if let Some(wait) = e.retry_after {
+                limits.pause_host(&host, wait);
+            }
+            crate::jobs::pipeline_error(e)
+        })
     }
 
     /// One call to `provider`'s API: waits while the provider is paused and for its request
