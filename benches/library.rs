@@ -1,18 +1,20 @@
 //! Uploads and file serving benchmark, side by side with the reference in one run:
 //!
-//! 1. **Upload throughput** over loopback of one file (default 1 GiB of random bytes) to the
-//!    release `musicd serve`: as one tus `PATCH`, and as a multipart `POST /uploads`; against
-//!    the disk's raw write rate for the same bytes (written and `fsync`ed by this process into
-//!    the same directory). The daemon's peak RSS (`VmHWM`) after the uploads.
+//! 1. **Upload throughput** over loopback of one file (default 1 GiB of random bytes, held in
+//!    this process's memory) to the release `musicd serve`: as one tus `PATCH`, and as a
+//!    multipart `POST /uploads`; against the disk's raw write rate as `dd conv=fdatasync`
+//!    measures it on the same disk, and against this process writing the same bytes from memory
+//!    with the early writeback musicd uses (the best this disk does). The daemon's peak RSS
+//!    (`VmHWM`) after the uploads.
 //! 2. **Range serving**: one ~50 MB FLAC in the library, read with 1 MiB `Range` requests at
 //!    random offsets by 8 concurrent clients for a fixed time, from musicd
 //!    (`GET /library/tracks/{id}/file`) and from nginx serving the same file; and one whole-file
 //!    GET from each.
 //!
-//! Each measurement runs three times, interleaved with its reference, each upload and raw write
+//! Each measurement runs five times, interleaved with its reference, each upload and raw write
 //! after a `sync(2)`; medians are reported.
 //!
-//! Run: `cargo bench --bench library` (options after `--`: `--upload-mib 1024 --seconds 3`).
+//! Run: `cargo bench --bench library` (options after `--`: `--upload-mib 1024 --seconds 3 --rounds 5`).
 //! Needs `ffmpeg` and `nginx` on PATH. Prints a Markdown table.
 
 mod common;
@@ -22,13 +24,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, proc_mib, sh};
+use axum::body::Bytes;
+use common::{Daemon, get_json, proc_mib, sh};
 use futures::StreamExt;
 use serde_json::Value;
 
 const CONCURRENCY: usize = 8;
-/// Rounds of each measurement, interleaved; the median is reported.
-const ROUNDS: usize = 3;
 
 fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
     v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
@@ -44,45 +45,74 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// "lowest–highest" of some rates.
+fn spread(rates: impl Iterator<Item = f64>) -> String {
+    let (lo, hi) = rates.fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    format!("{lo:.0}–{hi:.0}")
+}
+
 fn mib_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1048576.0 / d.as_secs_f64()
 }
 
-/// Writes `mib` MiB of random bytes to `path`.
-fn make_file(path: &Path, mib: u64) {
-    let mut chunk = vec![0u8; 8 * 1024 * 1024];
-    let mut f = std::fs::File::create(path).unwrap();
-    for _ in 0..mib.div_ceil(8) {
-        rand::fill(&mut chunk[..]);
-        f.write_all(&chunk).unwrap();
-    }
-    f.sync_all().unwrap();
+/// `mib` MiB of random bytes.
+fn random_bytes(mib: u64) -> Bytes {
+    let mut data = vec![0u8; (mib * 1024 * 1024) as usize];
+    rand::fill(&mut data[..]);
+    data.into()
 }
 
-/// The time an fsynced write of `path`'s bytes (already in memory) into the same directory
-/// takes: the disk's raw write rate.
-fn raw_write(path: &Path) -> Duration {
-    let data = std::fs::read(path).unwrap();
-    let copy = path.with_extension("raw");
+/// The time `dd` takes to write `mib` MiB into `dir` and `fdatasync` them: the disk's raw
+/// write rate, measured by the usual tool.
+fn dd(mib: u64, dir: &Path) -> Duration {
+    let out = dir.join("dd.bin");
+    let t = Instant::now();
+    let ok = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "conv=fdatasync", "status=none"])
+        .arg(format!("count={mib}"))
+        .arg(format!("of={}", out.display()))
+        .status()
+        .unwrap()
+        .success();
+    let took = t.elapsed();
+    assert!(ok, "dd");
+    let _ = std::fs::remove_file(out);
+    took
+}
+
+/// The time a write of `data` into `dir` takes when writeback is started every 8 MiB as
+/// musicd does (`sync_file_range`), then `fdatasync`: the best this disk does.
+fn raw_write_early(data: &[u8], dir: &Path) -> Duration {
+    use std::os::fd::AsRawFd;
+    let copy = dir.join("raw.bin");
     let t = Instant::now();
     let mut out = std::fs::File::create(&copy).unwrap();
-    for c in data.chunks(256 * 1024) {
+    let (mut written, mut kicked) = (0usize, 0usize);
+    for c in data.chunks(512 * 1024) {
         out.write_all(c).unwrap();
+        written += c.len();
+        if written - kicked >= 8 << 20 {
+            // SAFETY: an open descriptor; this only schedules writeback.
+            unsafe {
+                libc::sync_file_range(
+                    out.as_raw_fd(),
+                    kicked as i64,
+                    (written - kicked) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            };
+            kicked = written;
+        }
     }
-    out.sync_all().unwrap();
+    out.sync_data().unwrap();
     let took = t.elapsed();
     drop(out);
     let _ = std::fs::remove_file(copy);
     took
 }
 
-async fn file_body(path: &Path) -> reqwest::Body {
-    let f = tokio::fs::File::open(path).await.unwrap();
-    reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024))
-}
-
-async fn tus_upload(http: &reqwest::Client, base: &str, token: &str, path: &Path) -> Duration {
-    let len = std::fs::metadata(path).unwrap().len();
+async fn tus_upload(http: &reqwest::Client, base: &str, token: &str, data: &Bytes) -> Duration {
+    let len = data.len();
     let t = Instant::now();
     let r = http
         .post(format!("{base}/api/v1/uploads/tus"))
@@ -101,23 +131,25 @@ async fn tus_upload(http: &reqwest::Client, base: &str, token: &str, path: &Path
         .header("Content-Type", "application/offset+octet-stream")
         .header("Upload-Offset", "0")
         .header("Content-Length", len.to_string())
-        .body(file_body(path).await)
+        .body(data.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 204, "{:?}", r.text().await);
-    t.elapsed()
+    let took = t.elapsed();
+    let task = r.headers()["Musicd-Task-Id"].to_str().unwrap().to_string();
+    settle_task(http, base, token, &task).await;
+    took
 }
 
 async fn multipart_upload(
     http: &reqwest::Client,
     base: &str,
     token: &str,
-    path: &Path,
+    data: &Bytes,
 ) -> Duration {
-    let len = std::fs::metadata(path).unwrap().len();
     let t = Instant::now();
-    let part = reqwest::multipart::Part::stream_with_length(file_body(path).await, len)
+    let part = reqwest::multipart::Part::stream_with_length(data.clone(), data.len() as u64)
         .file_name("bench.bin");
     let form = reqwest::multipart::Form::new().part("file", part);
     let r = http
@@ -128,7 +160,32 @@ async fn multipart_upload(
         .await
         .unwrap();
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
-    t.elapsed()
+    let took = t.elapsed();
+    let v: Value = r.json().await.unwrap();
+    settle_task(
+        http,
+        base,
+        token,
+        v["data"]["tasks"][0]["task_id"].as_str().unwrap(),
+    )
+    .await;
+    took
+}
+
+/// Waits until the task an upload made has ended (random bytes fail to decode), so that its
+/// processing is not billed to the next measurement.
+async fn settle_task(http: &reqwest::Client, base: &str, token: &str, id: &str) {
+    for _ in 0..1200 {
+        let v = get_json(http, format!("{base}/api/v1/tasks/{id}"), token).await;
+        if matches!(
+            v["data"]["status"].as_str(),
+            Some("done" | "failed" | "cancelled")
+        ) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the upload's task {id} did not end");
 }
 
 /// Bytes read per second by `CONCURRENCY` clients doing 1 MiB ranges at random offsets of a
@@ -209,13 +266,14 @@ fn nginx(root: &Path, dir: &Path, port: u16, sendfile: bool) -> std::process::Ch
 fn main() {
     let upload_mib = arg("--upload-mib", 1024);
     let secs = arg("--seconds", 3);
+    // Rounds of each measurement, interleaved; the median is reported.
+    let rounds = arg("--rounds", 5);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
         let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let big = work.path().join("upload.bin");
-        make_file(&big, upload_mib);
-        let bytes = std::fs::metadata(&big).unwrap().len();
+        let data = random_bytes(upload_mib);
+        let bytes = data.len() as u64;
 
         let d = Daemon::start(
             &http,
@@ -228,19 +286,32 @@ fn main() {
         let token = d.token(&http).await;
         let rss_idle = proc_mib(d.pid, "VmRSS");
         // Interleaved rounds; medians.
-        let (mut raw, mut tus, mut multipart) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut raw, mut early, mut tus, mut multipart) = (vec![], vec![], vec![], vec![]);
         // Each starts with no dirty pages left by the one before (its writeback would be
         // billed to whoever syncs next).
         let settle = || unsafe { libc::sync() };
-        for _ in 0..ROUNDS {
+        let rate = |v: &Vec<Duration>| mib_s(bytes, v[v.len() - 1]);
+        for _ in 0..rounds {
             settle();
-            raw.push(raw_write(&big));
+            raw.push(dd(upload_mib, work.path()));
             settle();
-            tus.push(tus_upload(&http, &d.base, &token, &big).await);
+            early.push(raw_write_early(&data, work.path()));
             settle();
-            multipart.push(multipart_upload(&http, &d.base, &token, &big).await);
+            tus.push(tus_upload(&http, &d.base, &token, &data).await);
+            settle();
+            multipart.push(multipart_upload(&http, &d.base, &token, &data).await);
+            eprintln!(
+                "round: dd {:.0}, early writeback {:.0}, tus {:.0}, multipart {:.0} MiB/s",
+                rate(&raw),
+                rate(&early),
+                rate(&tus),
+                rate(&multipart)
+            );
         }
-        let (raw, tus, multipart) = (median(raw), median(tus), median(multipart));
+        let spreads =
+            [&raw, &early, &tus, &multipart].map(|v| spread(v.iter().map(|d| mib_s(bytes, *d))));
+        let (raw, early, tus, multipart) =
+            (median(raw), median(early), median(tus), median(multipart));
         let hwm = proc_mib(d.pid, "VmHWM");
 
         // A FLAC in the library, indexed by a scan, served by both.
@@ -265,15 +336,12 @@ fn main() {
             .output()
             .unwrap();
         assert!(scan.status.success(), "{}", String::from_utf8_lossy(&scan.stderr));
-        let page: Value = http
-            .get(format!("{}/api/v1/library/tracks?format=flac", d.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(
+            &http,
+            format!("{}/api/v1/library/tracks?format=flac", d.base),
+            &token,
+        )
+        .await;
         let id = page["data"]["items"][0]["id"].as_str().unwrap().to_string();
         let musicd_url = format!("{}/api/v1/library/tracks/{id}/file", d.base);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -290,7 +358,7 @@ fn main() {
         let copy_url = format!("http://127.0.0.1:{port2}/{file}");
 
         let mut r = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds {
             r[0].push(range_load(&musicd_url, Some(&token), size, secs).await);
             r[1].push(range_load(&nginx_url, None, size, secs).await);
             r[2].push(range_load(&copy_url, None, size, secs).await);
@@ -298,13 +366,13 @@ fn main() {
             r[4].push(whole_file(&nginx_url, None).await);
             r[5].push(whole_file(&copy_url, None).await);
         }
+        let range_spreads = [&r[0], &r[1]].map(|v| spread(v.iter().copied()));
         let [m_range, n_range, c_range, m_whole, n_whole, c_whole] = r.map(median);
         for mut n in [ng, ng_copy] {
             let _ = n.kill();
             let _ = n.wait();
         }
 
-        let raw_rate = mib_s(bytes, raw);
         println!(
             "\nmusicd {} ({}), {} cores; {} MiB upload, {:.1} MB FLAC for serving\n",
             sh("git", &["rev-parse", "--short", "HEAD"]),
@@ -322,8 +390,12 @@ fn main() {
                 if m / r >= 0.8 { "met" } else { "not met" }
             );
         };
-        row("tus upload (one PATCH)", mib_s(bytes, tus), raw_rate, "raw write + fsync");
-        row("multipart upload", mib_s(bytes, multipart), raw_rate, "raw write + fsync");
+        let dd_rate = mib_s(bytes, raw);
+        let early_rate = mib_s(bytes, early);
+        row("tus upload (one PATCH)", mib_s(bytes, tus), dd_rate, "dd conv=fdatasync");
+        row("multipart upload", mib_s(bytes, multipart), dd_rate, "dd conv=fdatasync");
+        row("tus upload (one PATCH)", mib_s(bytes, tus), early_rate, "write, early writeback, fdatasync");
+        row("multipart upload", mib_s(bytes, multipart), early_rate, "write, early writeback, fdatasync");
         row(
             &format!("1 MiB Range reads, {CONCURRENCY} clients, {secs} s"),
             m_range,
@@ -341,6 +413,11 @@ fn main() {
         println!(
             "| daemon RSS idle → peak (VmHWM) during the uploads | {rss_idle:.1} → {hwm:.1} MiB | | | ≤ 60 MB: {} |",
             if hwm * 1.048576 <= 60.0 { "met" } else { "not met" }
+        );
+        println!(
+            "\nLowest–highest of the {rounds} rounds, MiB/s: dd {}, early writeback {}, tus {}, \
+             multipart {}; Range reads: musicd {}, nginx {}",
+            spreads[0], spreads[1], spreads[2], spreads[3], range_spreads[0], range_spreads[1]
         );
     });
 }

@@ -21,4 +21,5 @@ pub mod playlist;
 pub mod providers;
 pub mod queue;
 pub mod scheduler;
+pub mod sink;
 pub mod watch;

@@ -38,6 +38,18 @@ pub fn proc_mib(pid: u32, key: &str) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// GETs `url` with a bearer token; the JSON body.
+pub async fn get_json(http: &reqwest::Client, url: String, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The daemon under test: a child process, stopped on drop (also when the bench panics).
 

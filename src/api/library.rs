@@ -407,7 +407,7 @@ pub async fn stream(
 /// `len` bytes of `f` from `start`, read by a blocking thread in large chunks a little ahead
 /// of the socket (tokio's file reads would each hop to the blocking pool).
 fn file_body(mut f: std::fs::File, start: u64, len: u64) -> Body {
-    use std::io::{Read, Seek};
+    use std::io::Seek;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         if let Err(e) = f.seek(std::io::SeekFrom::Start(start)) {
@@ -416,13 +416,11 @@ fn file_body(mut f: std::fs::File, start: u64, len: u64) -> Body {
         }
         let mut left = len;
         while left > 0 {
-            let mut buf = vec![0u8; CHUNK.min(left as usize)];
-            match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    buf.truncate(n);
-                    left -= n as u64;
-                    if tx.blocking_send(Ok(buf.into())).is_err() {
+            match read_up_to(&mut f, left.min(CHUNK as u64)) {
+                Ok(buf) if buf.is_empty() => break,
+                Ok(buf) => {
+                    left -= buf.len() as u64;
+                    if tx.blocking_send(Ok(buf)).is_err() {
                         return; // the client went away
                     }
                 }
@@ -439,6 +437,15 @@ fn file_body(mut f: std::fs::File, start: u64, len: u64) -> Body {
             yield chunk;
         }
     })
+}
+
+/// Up to `n` bytes from `f`'s position (fewer only at the end of the file), read straight into
+/// a buffer of that size (no zeroing first).
+fn read_up_to(f: &mut std::fs::File, n: u64) -> std::io::Result<axum::body::Bytes> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(n as usize);
+    f.take(n).read_to_end(&mut buf)?;
+    Ok(buf.into())
 }
 
 fn content_type(format: &str) -> &'static str {
@@ -498,16 +505,18 @@ async fn serve(t: &Track, headers: &HeaderMap) -> ApiResult<Response> {
     let path = t.path.clone();
     let range_header = headers.get(header::RANGE).cloned();
     let opened = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Seek};
+        use std::io::Seek;
         let mut f = std::fs::File::open(&path)?;
         let meta = f.metadata()?;
         let range = parse_range(range_header.as_ref(), meta.len());
         let small = match range {
             Ok(Some((start, end))) if end - start < CHUNK as u64 => {
-                let mut buf = vec![0u8; (end - start + 1) as usize];
                 f.seek(std::io::SeekFrom::Start(start))?;
-                f.read_exact(&mut buf)?;
-                Some(axum::body::Bytes::from(buf))
+                let buf = read_up_to(&mut f, end - start + 1)?;
+                if buf.len() as u64 <= end - start {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                Some(buf)
             }
             _ => None,
         };

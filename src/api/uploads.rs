@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures::StreamExt;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use super::error::{ApiError, ApiResult};
 use super::{ok, with_status};
@@ -24,6 +23,7 @@ use crate::db::library::{self, Upload};
 use crate::db::tasks::{self, NewTask};
 use crate::jobs::track::{self, TrackOptions};
 use crate::providers::TrackInfo;
+use crate::sink::FileSink;
 
 /// The tus protocol version spoken.
 const TUS_VERSION: &str = "1.0.0";
@@ -221,11 +221,12 @@ pub async fn multipart(
             let client_name = part.file_name().map(str::to_string);
             let up_id = crate::db::new_id();
             let path = dir.join(&up_id);
-            let mut out = tokio::io::BufWriter::with_capacity(
-                256 * 1024,
+            let mut out = FileSink::new(
                 tokio::fs::File::create(&path)
                     .await
-                    .map_err(ApiError::internal)?,
+                    .map_err(ApiError::internal)?
+                    .into_std()
+                    .await,
             );
             partial.0.push(path.clone());
             files.push((path.clone(), up_id, client_name));
@@ -246,9 +247,9 @@ pub async fn multipart(
                 {
                     return Err(too_large("the upload quota is used up"));
                 }
-                out.write_all(&chunk).await.map_err(ApiError::internal)?;
+                out.write(&chunk).await.map_err(ApiError::internal)?;
             }
-            out.flush().await.map_err(ApiError::internal)?;
+            out.finish().await.map_err(ApiError::internal)?;
             budget = budget.map(|b| b.saturating_sub(written));
         }
         Ok(())
@@ -608,7 +609,8 @@ async fn write_chunk(app: AppState, u: Upload, headers: HeaderMap, body: Body) -
         None => None,
     };
     let path = upload_path(&app, &upload_id);
-    let file = match tokio::fs::OpenOptions::new().write(true).open(&path).await {
+    // Whatever was written past the recorded offset by a broken earlier chunk goes.
+    let file = match reopen_at(path.clone(), u.upload_offset as u64).await {
         Ok(f) => f,
         Err(e) => {
             return tus_error(
@@ -618,25 +620,7 @@ async fn write_chunk(app: AppState, u: Upload, headers: HeaderMap, body: Body) -
             );
         }
     };
-    // Whatever was written past the recorded offset by a broken earlier chunk goes.
-    if let Err(e) = file.set_len(u.upload_offset as u64).await {
-        return tus_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        );
-    }
-    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
-    if let Err(e) =
-        tokio::io::AsyncSeekExt::seek(&mut out, std::io::SeekFrom::Start(u.upload_offset as u64))
-            .await
-    {
-        return tus_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            e.to_string(),
-        );
-    }
+    let mut out = FileSink::new(file);
     let room = (u.length - u.upload_offset) as u64;
     let mut got = 0u64;
     let mut stream = body.into_data_stream();
@@ -652,11 +636,12 @@ async fn write_chunk(app: AppState, u: Upload, headers: HeaderMap, body: Body) -
                 if let Some(ch) = &mut check {
                     ch.update(&c);
                 }
-                if let Err(e) = out.write_all(&c).await {
+                let n = c.len() as u64;
+                if let Err(e) = out.write(&c).await {
                     broke = Some(e.to_string());
                     break;
                 }
-                got += c.len() as u64;
+                got += n;
             }
             Err(e) => {
                 broke = Some(e.to_string());
@@ -664,17 +649,11 @@ async fn write_chunk(app: AppState, u: Upload, headers: HeaderMap, body: Body) -
             }
         }
     }
-    let flushed = async {
-        out.flush().await?;
-        out.get_ref().sync_data().await
-    }
-    .await;
+    let flushed = out.finish().await;
     let bad = over || check.is_some_and(|c| broke.is_some() || !c.matches());
     if bad || flushed.is_err() {
         // Nothing of this chunk counts.
-        if let Ok(f) = tokio::fs::OpenOptions::new().write(true).open(&path).await {
-            let _ = f.set_len(u.upload_offset as u64).await;
-        }
+        let _ = reopen_at(path.clone(), u.upload_offset as u64).await;
         return if over {
             tus_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -745,6 +724,18 @@ async fn write_chunk(app: AppState, u: Upload, headers: HeaderMap, body: Body) -
         }
     }
     b.body(Body::empty()).unwrap_or_default()
+}
+
+/// An upload's file cut back to `offset` and positioned there for writing.
+async fn reopen_at(path: PathBuf, offset: u64) -> std::io::Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        f.set_len(offset)?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
+        Ok(f)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Abandon an upload (tus termination): its bytes and its record go.
