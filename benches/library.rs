@@ -288,8 +288,12 @@ fn main() {
         // Interleaved rounds; medians.
         let (mut raw, mut early, mut tus, mut multipart) = (vec![], vec![], vec![], vec![]);
         // Each starts with no dirty pages left by the one before (its writeback would be
-        // billed to whoever syncs next).
-        let settle = || unsafe { libc::sync() };
+        // billed to whoever syncs next), and 2 s after it, for the discards of the file the one
+        // before removed (this disk is mounted with `discard`) and the host's own writeback.
+        let settle = || {
+            unsafe { libc::sync() };
+            std::thread::sleep(Duration::from_secs(2));
+        };
         let rate = |v: &Vec<Duration>| mib_s(bytes, v[v.len() - 1]);
         for _ in 0..rounds {
             settle();
