@@ -550,8 +550,12 @@ pub async fn set_output(db: &Db, id: &str, worker_id: &str, path: &str) -> Resul
     Ok(())
 }
 
-/// Ends a parent that waits on children, if none is active any more. Returns the new status.
-pub async fn settle_parent(db: &Db, parent_id: &str) -> Result<Option<String>, sqlx::Error> {
+/// How a parent that waits on children ends, once none is active any more: its status and
+/// error message (`None` while a child is still active).
+pub async fn children_outcome(
+    db: &Db,
+    parent_id: &str,
+) -> Result<Option<(&'static str, Option<String>)>, sqlx::Error> {
     let counts = child_counts(db, parent_id).await?;
     let n = |s: &str| {
         counts
@@ -571,7 +575,7 @@ pub async fn settle_parent(db: &Db, parent_id: &str) -> Result<Option<String>, s
         n(status::CANCELLED),
     );
     let total = done + skipped + failed + cancelled;
-    let (st, msg): (&str, Option<String>) = if total == 0 || (failed == 0 && cancelled == 0) {
+    Ok(Some(if total == 0 || (failed == 0 && cancelled == 0) {
         (status::DONE, None)
     } else if done + skipped > 0 {
         (
@@ -582,7 +586,16 @@ pub async fn settle_parent(db: &Db, parent_id: &str) -> Result<Option<String>, s
         (status::FAILED, Some(format!("all {failed} failed")))
     } else {
         (status::CANCELLED, None)
-    };
+    }))
+}
+
+/// Ends a parent that waits on children with `outcome` (from [`children_outcome`]); false when
+/// it had ended already (another process settled it).
+pub async fn end_parent(
+    db: &Db,
+    parent_id: &str,
+    (st, msg): (&str, Option<String>),
+) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let r = sqlx::query(
         "UPDATE tasks SET status = $2, error = $3, error_code = $4, active_key = NULL, progress = 1.0,
@@ -596,7 +609,7 @@ pub async fn settle_parent(db: &Db, parent_id: &str) -> Result<Option<String>, s
     .bind(now)
     .execute(&db.pool)
     .await?;
-    Ok((r.rows_affected() > 0).then(|| st.to_string()))
+    Ok(r.rows_affected() > 0)
 }
 
 /// Cancels a task and its active children. Returns the ids that changed.

@@ -467,25 +467,29 @@ pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(),
     Ok(())
 }
 
-/// Ends a parent whose children have all ended, and tells its watchers.
+/// Ends a parent whose children have all ended, and tells its watchers. What it leaves
+/// behind (a playlist) is written first, so whoever sees it ended finds it.
 pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error> {
     release_held(shared, parent_id).await?;
-    match tasks::settle_parent(&shared.db, parent_id).await? {
-        Some(st) => {
-            let kind = match st.as_str() {
-                "done" => "task.completed",
-                "failed" => "task.failed",
-                _ => "task.cancelled",
-            };
-            if let Some(parent) = publish_task(&shared.db, &shared.events, kind, parent_id).await
-                && let Err(e) = finished_parent(shared, &parent).await
-            {
-                tracing::warn!(parent_id, "cannot write the playlist: {e:#}");
-            }
-        }
-        None => {
-            publish_task(&shared.db, &shared.events, "task.progress", parent_id).await;
-        }
+    let Some(outcome) = tasks::children_outcome(&shared.db, parent_id).await? else {
+        publish_task(&shared.db, &shared.events, "task.progress", parent_id).await;
+        return Ok(());
+    };
+    let kind = match outcome.0 {
+        "done" => "task.completed",
+        "failed" => "task.failed",
+        _ => "task.cancelled",
+    };
+    if let Some(parent) = tasks::get(&shared.db, parent_id).await?
+        && parent.status == tasks::status::PROCESSING
+        && let Err(e) = finished_parent(shared, &parent).await
+    {
+        tracing::warn!(parent_id, "cannot write the playlist: {e:#}");
+    }
+    if tasks::end_parent(&shared.db, parent_id, outcome).await? {
+        publish_task(&shared.db, &shared.events, kind, parent_id).await;
+    } else {
+        publish_task(&shared.db, &shared.events, "task.progress", parent_id).await;
     }
     Ok(())
 }
