@@ -135,6 +135,24 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A provider's or fetch's failure answered directly (not as a task): 502 with its code, or
+/// 503 `shutting_down` when the daemon is stopping.
+impl From<crate::jobs::JobError> for ApiError {
+    fn from(e: crate::jobs::JobError) -> Self {
+        use crate::jobs::JobError;
+        match e {
+            JobError::Permanent { code, message } | JobError::Transient { code, message, .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, code, message)
+            }
+            JobError::Interrupted => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the daemon is shutting down",
+            ),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::internal(e)

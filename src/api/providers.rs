@@ -2,7 +2,6 @@
 //! item before anything is downloaded.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::{ApiError, ApiResult};
@@ -143,14 +142,7 @@ pub async fn info(
             code: "validation_error",
             message,
         }) => Err(ApiError::validation(Some("id"), message)),
-        Err(JobError::Permanent { code, message } | JobError::Transient { code, message, .. }) => {
-            Err(ApiError::new(StatusCode::BAD_GATEWAY, code, message))
-        }
-        Err(JobError::Interrupted) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the daemon is shutting down",
-        )),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -117,19 +117,17 @@ async fn sniff(app: &AppState, url: &str) -> ApiResult<(&'static str, &'static s
         .document(url, crate::watch::MAX_FEED, None, None)
         .await
         .map_err(|e| match e {
-            JobError::Permanent { code, message } | JobError::Transient { code, message, .. } => {
-                let status = if code == "blocked_address" {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    StatusCode::BAD_GATEWAY
-                };
-                ApiError::new(status, code, message)
+            // The caller's URL, not the upstream, is at fault.
+            JobError::Permanent {
+                code: code @ "blocked_address",
+                message,
             }
-            JobError::Interrupted => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the daemon is shutting down",
-            ),
+            | JobError::Transient {
+                code: code @ "blocked_address",
+                message,
+                ..
+            } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
+            e => e.into(),
         })?;
     Ok(match doc {
         musicd_workers::fetch::Document::Body {
