@@ -350,6 +350,10 @@ async fn watches_are_private_and_settings_are_validated() {
 
     // A second manual check while one runs is a 409 naming it; POST /watches/check queues
     // all of bob's.
+    // The first check's task has ended, not only recorded its time: POST /watches/check
+    // skips a watch whose check still runs.
+    let check = w["data"]["check_task_id"].as_str().unwrap();
+    wait_task_long(c, &app.base, &bob, check).await;
     let first = wait_watch(c, &app.base, &bob, id, |w| w["last_check_at"].is_i64()).await;
     assert_eq!(first["last_error"], Value::Null, "{first}");
     let (s, r) = post_json(c, app.url("/api/v1/watches/check"), &bob, json!({})).await;
