@@ -18,7 +18,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
-use crate::error::{PipelineError, Result};
+use crate::error::{ErrorCode, PipelineError, Result};
 use crate::probe::{Container, sniff_file, sniff_reader};
 
 /// Upper bounds that keep hostile headers from driving allocations.
@@ -110,6 +110,8 @@ pub struct AudioDecoderStream {
     info: StreamInfo,
     buf: Vec<f32>,
     frames_out: u64,
+    /// Decoding past this many frames is an error (see [`AudioDecoderStream::limit_frames`]).
+    max_frames: u64,
     consecutive_errors: u32,
 }
 
@@ -248,6 +250,7 @@ impl AudioDecoderStream {
             info,
             buf: Vec::new(),
             frames_out: 0,
+            max_frames: u64::MAX,
             consecutive_errors: 0,
         })
     }
@@ -262,12 +265,27 @@ impl AudioDecoderStream {
         self.frames_out
     }
 
+    /// Makes decoding past `frames` frames an error ([`ErrorCode::TooLong`]), for inputs
+    /// whose header does not say how long they are (or says it wrongly).
+    pub fn limit_frames(&mut self, frames: u64) {
+        self.max_frames = frames;
+    }
+
     /// Decode the next chunk of interleaved samples; `None` at the end of the stream.
     pub fn next_chunk(&mut self) -> Result<Option<&[f32]>> {
         let more = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.fill()))
             .unwrap_or_else(|_| {
                 Err(PipelineError::decode("malformed input crashed the decoder"))
             })?;
+        if self.frames_out > self.max_frames {
+            return Err(PipelineError::new(
+                ErrorCode::TooLong,
+                format!(
+                    "the input plays longer than the cap of {} s",
+                    self.max_frames / u64::from(self.info.sample_rate.max(1))
+                ),
+            ));
+        }
         Ok(if more { Some(&self.buf) } else { None })
     }
 

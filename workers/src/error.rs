@@ -16,6 +16,8 @@ pub enum ErrorCode {
     IoError,
     /// The input is larger than the configured cap.
     TooLarge,
+    /// The input plays longer than the configured cap.
+    TooLong,
     /// The upstream server answered with an error or broke the transfer.
     UpstreamError,
     /// The target address is loopback, private, link-local or otherwise refused.
@@ -39,6 +41,7 @@ impl ErrorCode {
             ErrorCode::EncodeError => "encode_error",
             ErrorCode::IoError => "io_error",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::TooLong => "too_long",
             ErrorCode::UpstreamError => "upstream_error",
             ErrorCode::BlockedAddress => "blocked_address",
             ErrorCode::Cancelled => "cancelled",

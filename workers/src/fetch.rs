@@ -10,6 +10,9 @@
 //!   link-local, CGNAT, multicast and cloud-metadata addresses unless `allow_private` is set.
 //!   Redirects are followed by hand so each hop is checked again, and credentials (extra
 //!   headers) are sent only to the origin they were given for.
+//! - The environment's proxy settings (`HTTP_PROXY`, …) are ignored: a proxy is used only when
+//!   [`FetchOptions::proxy`] names one. Through a proxy the guard can check only the URL's
+//!   literal host (an IP address or `localhost`): the proxy resolves the name.
 //! - A cancellation token aborts the transfer and removes the temp file.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -57,6 +60,8 @@ pub struct FetchOptions {
     pub user_agent: String,
     /// Expected SHA-256 of the body, when the source publishes one.
     pub sha256: Option<[u8; 32]>,
+    /// An outbound proxy (`http://host:port`), only when configured (`fetch.proxy`).
+    pub proxy: Option<String>,
 }
 
 impl Default for FetchOptions {
@@ -74,6 +79,7 @@ impl Default for FetchOptions {
             headers: Vec::new(),
             user_agent: format!("musicd/{}", env!("CARGO_PKG_VERSION")),
             sha256: None,
+            proxy: None,
         }
     }
 }
@@ -119,7 +125,9 @@ pub fn is_blocked_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_blocked_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            // IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) forms reach the
+            // IPv4 address: judge that one.
+            if let Some(v4) = v6.to_ipv4() {
                 return is_blocked_v4(v4);
             }
             let s = v6.segments();
@@ -133,6 +141,12 @@ pub fn is_blocked_ip(ip: IpAddr) -> bool {
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
         }
     }
+}
+
+/// Whether the guard refuses `ip` under these rules: blocked ranges are refused unless
+/// private targets are allowed or the address is listed in `allow_ips`.
+pub fn refuses(ip: IpAddr, allow_private: bool, allow_ips: &[IpAddr]) -> bool {
+    !allow_private && !allow_ips.contains(&ip) && is_blocked_ip(ip)
 }
 
 fn is_blocked_v4(ip: Ipv4Addr) -> bool {
@@ -166,7 +180,7 @@ impl Resolve for GuardResolver {
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = addrs
                 .into_iter()
-                .filter(|a| allow.contains(&a.ip()) || !is_blocked_ip(a.ip()))
+                .filter(|a| !refuses(a.ip(), false, &allow))
                 .collect();
             if allowed.is_empty() {
                 return Err(
@@ -208,7 +222,7 @@ fn upstream_transient(msg: impl Into<String>) -> PipelineError {
 /// Check scheme and literal IP hosts (which never reach the resolver).
 fn check_url(url: &Url, opts: &FetchOptions) -> Result<()> {
     let allow_private = opts.allow_private;
-    let refuse = |ip: IpAddr| !allow_private && !opts.allow_ips.contains(&ip) && is_blocked_ip(ip);
+    let refuse = |ip: IpAddr| refuses(ip, allow_private, &opts.allow_ips);
     if !matches!(url.scheme(), "http" | "https") {
         return Err(upstream_permanent(format!(
             "unsupported URL scheme {:?}",
@@ -239,10 +253,21 @@ fn build_client(opts: &FetchOptions) -> Result<reqwest::Client> {
         .connect_timeout(opts.connect_timeout)
         .read_timeout(opts.read_timeout)
         .user_agent(opts.user_agent.clone());
-    if !opts.allow_private {
-        b = b.dns_resolver(Arc::new(GuardResolver {
-            allow: Arc::new(opts.allow_ips.clone()),
-        }));
+    if let Some(proxy) = &opts.proxy {
+        // The proxy resolves target names, so only their literal form is checked
+        // (`check_url`); the proxy's own address is the operator's choice, not refused.
+        let p = reqwest::Proxy::all(proxy)
+            .map_err(|e| upstream_permanent(format!("fetch.proxy {proxy:?}: {e}")))?;
+        b = b.proxy(p);
+    } else {
+        // Never `HTTP_PROXY` and friends from the environment: they would take name
+        // resolution, and with it the guard, out of our hands.
+        b = b.no_proxy();
+        if !opts.allow_private {
+            b = b.dns_resolver(Arc::new(GuardResolver {
+                allow: Arc::new(opts.allow_ips.clone()),
+            }));
+        }
     }
     b.build()
         .map_err(|e| upstream_permanent(format!("HTTP client: {e}")))
@@ -734,6 +759,10 @@ mod tests {
             "fe80::1",
             "fd00:ec2::254",
             "::ffff:127.0.0.1",
+            // IPv4-compatible IPv6 reaches the IPv4 address too.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::169.254.169.254",
         ] {
             assert!(is_blocked_ip(ip.parse().unwrap()), "{ip}");
         }

@@ -55,6 +55,14 @@ pub struct ProcessOptions {
     pub cover_file: bool,
     /// Refuse inputs larger than this many bytes.
     pub max_input_bytes: u64,
+    /// Refuse inputs that play longer than this many seconds (before transcoding when the
+    /// header says the length, else as soon as decoding passes it).
+    pub max_duration_secs: f64,
+    /// Refuse to place an output larger than this many bytes (a quota's room).
+    pub max_output_bytes: u64,
+    /// A broken or empty file already at the target path may be replaced (default `true`).
+    /// `false` never touches an existing file: the new one takes a numbered name.
+    pub replace_broken: bool,
     /// Staging directory; must be on the library's file system. Default:
     /// `<library>/.musicd-staging`.
     pub staging_dir: Option<PathBuf>,
@@ -73,6 +81,9 @@ impl Default for ProcessOptions {
             loudness: true,
             cover_file: true,
             max_input_bytes: 4 * 1024 * 1024 * 1024,
+            max_duration_secs: 12.0 * 3600.0,
+            max_output_bytes: u64::MAX,
+            replace_broken: true,
             staging_dir: None,
             pipelined: true,
         }
@@ -241,8 +252,22 @@ pub fn stage_track(
             ),
         ));
     }
-    let decoder = AudioDecoderStream::open(input)?;
+    let mut decoder = AudioDecoderStream::open(input)?;
     let info = decoder.info().clone();
+    let max_frames = (opts.max_duration_secs * f64::from(info.sample_rate.max(1))) as u64;
+    if let Some(total) = info.total_frames
+        && total > max_frames
+    {
+        return Err(PipelineError::new(
+            ErrorCode::TooLong,
+            format!(
+                "the input plays {}, longer than the cap of {}",
+                clock(total as f64 / f64::from(info.sample_rate.max(1))),
+                clock(opts.max_duration_secs)
+            ),
+        ));
+    }
+    decoder.limit_frames(max_frames);
 
     // Source tags fill whatever the caller did not say (and are the base for `copy`).
     let mut meta = meta.clone();
@@ -309,6 +334,16 @@ pub fn stage_track(
         meta,
         copy,
     })
+}
+
+/// `1 h 02 min 05 s`-style length for messages.
+fn clock(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec} s"),
+        (0, m, sec) => format!("{m} min {sec:02} s"),
+        (h, m, sec) => format!("{h} h {m:02} min {sec:02} s"),
+    }
 }
 
 /// What the encode side of a transcode needs to know.
@@ -694,6 +729,18 @@ pub fn finish_track(
         ));
     }
 
+    let size = std::fs::metadata(staged.staged.path())
+        .map_err(|e| PipelineError::io("stat output", e))?
+        .len();
+    if size > opts.max_output_bytes {
+        return Err(PipelineError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the output is {size} bytes, more than the {} bytes allowed",
+                opts.max_output_bytes
+            ),
+        ));
+    }
     check_cancel(cancel)?;
     progress(Stage::Place, 0.0);
     let relative = opts.template.render(&staged.meta, staged.ext)?;
@@ -710,7 +757,13 @@ pub fn finish_track(
         album_gain_db,
     });
     let format = staged.format;
-    let outcome = place(staged.staged, library, &relative, &identity)?;
+    let outcome = place(
+        staged.staged,
+        library,
+        &relative,
+        &identity,
+        opts.replace_broken,
+    )?;
     let mut cover_path = None;
     if opts.cover_file
         && let (Some(data), Some(dir)) = (cover.as_ref(), outcome.path.parent())

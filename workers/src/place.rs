@@ -1,7 +1,8 @@
 //! Atomic placement into the library: staged temp file → fsync → verify → rename → fsync of
 //! the directory. The library never holds a partial file. An existing file at the target path
 //! is skipped only when it is the same track (source id, ISRC or identical content) and still
-//! decodes; a zero-length or broken file there is replaced; a different track gets a new name.
+//! decodes; a zero-length or broken file there is replaced when the caller allows it (else, and
+//! for a different track, the new file gets a numbered name).
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -177,12 +178,14 @@ fn same_track(existing: &Path, staged: &Path, identity: &Identity) -> Result<boo
     Ok(hash_file(existing)? == hash_file(staged)?)
 }
 
-/// Move a verified staged file to `relative` inside `library`.
+/// Move a verified staged file to `relative` inside `library`. With `replace_broken`, a
+/// zero-length or undecodable file at the target is replaced; without, it is left alone.
 pub fn place(
     staged: StagedFile,
     library: &Path,
     relative: &Path,
     identity: &Identity,
+    replace_broken: bool,
 ) -> Result<PlaceOutcome> {
     let mut dest = contained_path(library, relative)?;
     let parent = dest
@@ -215,14 +218,15 @@ pub fn place(
                             skipped: true,
                         });
                     }
-                    break; // same track but broken: replace it
-                }
-                if decode_fully(&dest).is_err() {
+                    if replace_broken {
+                        break; // same track but broken: replace it
+                    }
+                } else if replace_broken && decode_fully(&dest).is_err() {
                     break; // a broken file of another origin: replace it
                 }
             }
-            Ok(md) if md.is_file() => break, // zero-length: replace
-            Ok(_) => {}                      // a directory or symlink: never touch it
+            Ok(md) if md.is_file() && replace_broken => break, // zero-length: replace
+            Ok(_) => {} // a directory or symlink: never touch it
         }
         // A different track owns this name: try "name (2).ext" and so on.
         dest = numbered(&contained_path(library, relative)?, attempt + 1);
