@@ -85,14 +85,49 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Opens the database (creating dirs) and applies migrations.
+/// Opens the database (creating dirs) and applies migrations. The data dir is made private
+/// first (see [`private_data_dir`]).
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
-    })?;
+    private_data_dir(&config.data_dir)?;
     let db = Db::connect(&config.effective_database_url()).await?;
     db.migrate().await?;
+    private_files(&config.data_dir);
     Ok(db)
+}
+
+/// Nothing musicd writes is world-readable: the process umask becomes `027` (as the systemd
+/// units set it, so library files stay readable by a media server's group), and the data dir
+/// (database, queue, secrets, uploads, staging) is created or set `0700`.
+pub fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    // SAFETY: umask only swaps the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o027);
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| anyhow::anyhow!("cannot make data_dir {} private: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Sets the files directly in the data dir (the databases with their WAL and shared-memory
+/// files, secrets) to `0600`.
+pub fn private_files(dir: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                let _ =
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
 }
 
 async fn ensure_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
@@ -117,8 +152,9 @@ async fn ensure_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
         let hash = auth::hash_password(&password)?;
         users::create(db, "admin", &hash, "admin").await?;
         tracing::warn!(
-            "created the first admin account `admin`; its password is in {} (read it, log in, \
-             then delete the file)",
+            "created the first admin account `admin`; its password is in {} (log in with it, \
+             choose your own with PUT /api/v1/auth/password or `musicd user passwd admin`, then \
+             delete the file)",
             path.display()
         );
     }
@@ -149,6 +185,7 @@ impl Application {
         })?;
         let db = open_db(&config).await?;
         let queue = Queue::connect(&config).await?;
+        private_files(&config.data_dir);
         let metrics = metrics_handle();
         let events = if config.redis_url.is_empty() {
             EventBus::local()
@@ -171,6 +208,13 @@ impl Application {
             hand_back: CancellationToken::new(),
             providers: crate::providers::Registry::new(&config),
             watch_wake: Arc::new(tokio::sync::Notify::new()),
+            egress: crate::egress::Egress::start(crate::egress::Rules {
+                allow_private: config.fetch_allow_private,
+                allow_ips: config.fetch_allow_ips.clone(),
+                upstream: crate::egress::UpstreamProxy::parse(&config.fetch.proxy),
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the egress proxy on loopback: {e}"))?,
         });
         if role == Role::Worker {
             return Ok(Self {
@@ -276,13 +320,9 @@ impl Application {
                 app_stop.cancel();
             });
             tracing::info!(addr = %listener.local_addr()?, "listening");
+            let http = app.config.http.clone();
             let router = crate::api::router(app);
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await?;
+            crate::api::serve::serve(listener, router, &http, shutdown.clone()).await?;
             tracing::info!("HTTP server stopped");
         }
         if let Some(workers) = workers {

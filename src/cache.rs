@@ -49,6 +49,14 @@ impl<V: Clone> TtlCache<V> {
     pub fn forget(&self, key: &str) {
         self.map.lock().expect("cache lock").remove(key);
     }
+
+    /// Forgets every key that starts with `prefix`.
+    pub fn forget_prefix(&self, prefix: &str) {
+        self.map
+            .lock()
+            .expect("cache lock")
+            .retain(|k, _| !k.starts_with(prefix));
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `worker`, `migrate`, `import`, `user create`, `config print`,
+//! The command line: `serve`, `worker`, `migrate`, `import`, `user create|passwd`, `config print`,
 //! and the client verbs `add`, `tasks` and `task` (in `client`) that talk to a running daemon.
 
 use std::io::{BufRead, IsTerminal};
@@ -94,6 +94,14 @@ enum UserCommand {
         /// Make the account an admin.
         #[arg(long)]
         admin: bool,
+        /// Read the password from the first line of stdin instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set an account's password (on the daemon's database); its logins are signed out.
+    Passwd {
+        /// Login name.
+        username: String,
         /// Read the password from the first line of stdin instead of prompting.
         #[arg(long)]
         password_stdin: bool,
@@ -234,6 +242,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::User {
+            command:
+                UserCommand::Passwd {
+                    username,
+                    password_stdin,
+                },
+        } => {
+            let db = open_db(&config).await?;
+            let Some((user, _)) = users::credentials(&db, &username).await? else {
+                eprintln!("musicd: no user {username}");
+                return Ok(ExitCode::FAILURE);
+            };
+            let password = read_password(password_stdin)?;
+            crate::api::auth::validate_password(&password)
+                .map_err(|e| anyhow::anyhow!("password {}", e.message))?;
+            let hash = crate::auth::hash_password(&password)?;
+            users::set_password(&db, &user.id, &hash).await?;
+            crate::db::tokens::revoke_user(&db, &user.id).await?;
+            println!(
+                "password of {} changed; its logins were signed out",
+                user.username
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config {
             command: ConfigCommand::Print,

@@ -57,6 +57,8 @@ pub struct Config {
     /// Private addresses allowed anyway (a NAS on the LAN, say), when `fetch_allow_private`
     /// is off.
     pub fetch_allow_ips: Vec<std::net::IpAddr>,
+    /// Outbound connections of the native fetcher.
+    pub fetch: FetchConfig,
     /// Log output: `human` or `json`.
     pub log_format: LogFormat,
     /// Tracing filter, e.g. `info` or `musicd=debug,info`.
@@ -104,6 +106,15 @@ impl std::fmt::Debug for ClientConfig {
             .field("api_key", &key)
             .finish()
     }
+}
+
+/// Outbound connections. The environment's `HTTP_PROXY`/`HTTPS_PROXY` are never used.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// An HTTP proxy for the native fetcher (`http://host:port`); empty: connect directly.
+    /// Through a proxy the address guard checks only literal hosts (see README).
+    pub proxy: String,
 }
 
 /// Uploads (`POST /uploads`, tus under `/uploads/tus`).
@@ -245,6 +256,11 @@ pub struct MediaConfig {
     pub loudness: bool,
     /// Largest input file accepted (downloads and uploads).
     pub max_input_size: ByteSize,
+    /// Longest input accepted, by its decoded duration (checked before transcoding).
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// Largest podcast feed read (a larger one fails with `feed_too_large`).
+    pub max_feed_size: ByteSize,
     /// Separator between several artists in the artist tag.
     pub artist_separator: String,
 }
@@ -257,6 +273,8 @@ impl Default for MediaConfig {
             path_template: musicd_workers::naming::DEFAULT_TEMPLATE.into(),
             loudness: true,
             max_input_size: ByteSize::gib(2),
+            max_duration: Duration::from_secs(12 * 3600),
+            max_feed_size: ByteSize::mib(20),
             artist_separator: "; ".into(),
         }
     }
@@ -283,6 +301,7 @@ impl MediaConfig {
             template,
             loudness: self.loudness,
             max_input_bytes: self.max_input_size.as_u64(),
+            max_duration_secs: self.max_duration.as_secs_f64(),
             ..Default::default()
         };
         opts.tags.artist_separator = self.artist_separator.clone();
@@ -323,6 +342,31 @@ pub struct HttpConfig {
     pub cors_origins: Vec<String>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Proxies (addresses or CIDRs) whose `X-Forwarded-For` entries are skipped: the client
+    /// is the right-most address that is not one of them.
+    pub trusted_proxies: Vec<String>,
+    /// A connection that has not sent a whole request head within this is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A request body that sends nothing for this long fails (uploads keep what arrived).
+    #[serde(with = "humantime_serde")]
+    pub body_idle_timeout: Duration,
+}
+
+impl HttpConfig {
+    /// `trusted_proxies` parsed; a bare address is a /32 or /128.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("`{s}` is not an address or CIDR"))
+            })
+            .collect()
+    }
 }
 
 /// Accounts, tokens and login throttling.
@@ -407,6 +451,7 @@ impl Default for Config {
             auth: AuthMode::On,
             fetch_allow_private: false,
             fetch_allow_ips: Vec::new(),
+            fetch: FetchConfig::default(),
             log_format: LogFormat::Human,
             log_level: "info".into(),
             http: HttpConfig::default(),
@@ -429,6 +474,10 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             cors_origins: Vec::new(),
             trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            body_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -629,6 +678,27 @@ impl Config {
         if self.security.login_per_minute == 0 || self.security.login_burst == 0 {
             return err("security.login_per_minute", "must be at least 1");
         }
+        if let Err(e) = self.http.trusted_proxy_nets() {
+            return err("http.trusted_proxies", &e);
+        }
+        if self.http.max_connections == 0 {
+            return err("http.max_connections", "must be at least 1");
+        }
+        if self.http.header_read_timeout.is_zero() || self.http.body_idle_timeout.is_zero() {
+            return err("http.header_read_timeout", "timeouts must be above zero");
+        }
+        if self.media.max_duration.is_zero() {
+            return err("media.max_duration", "must be above zero");
+        }
+        if !self.fetch.proxy.is_empty()
+            && !url::Url::parse(&self.fetch.proxy)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        {
+            return err(
+                "fetch.proxy",
+                "must be an http:// or https:// URL with a host",
+            );
+        }
         if let Err(e) = self.media.process_options(None, None, None) {
             return Err(ConfigError(format!("`media.{e}`")));
         }
@@ -679,6 +749,7 @@ impl Config {
         copy.database_url = redact_url(&copy.database_url);
         copy.redis_url = redact_url(&copy.redis_url);
         copy.client.url = redact_url(&copy.client.url);
+        copy.fetch.proxy = redact_url(&copy.fetch.proxy);
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
 }

@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod egress;
 pub mod events;
 pub mod import;
 pub mod jobs;

@@ -21,9 +21,6 @@ use crate::providers::{Fetcher, Resolved, TrackInfo, looks_like_feed, podcast};
 /// The settings key the watch settings are stored under.
 const KEY: &str = "watch";
 
-/// Largest feed read.
-pub const MAX_FEED: u64 = 32 * 1024 * 1024;
-
 /// What `on_removed` may say.
 pub const ON_REMOVED: &[&str] = &["keep", "delete", "flag"];
 
@@ -115,8 +112,21 @@ pub struct Report {
     pub removed: Vec<ItemSummary>,
     /// Items at the source now.
     pub total: usize,
+    /// Files deleted because their item left the source (`on_removed = delete`).
+    pub deleted: usize,
+    /// Removed items whose file was kept, and why.
+    pub kept: Vec<KeptFile>,
     /// Nothing was changed.
     pub dry_run: bool,
+}
+
+/// A removed item whose file `on_removed = delete` did not delete.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct KeptFile {
+    /// The provider's identity of the item.
+    pub id: String,
+    /// Why the file stays.
+    pub reason: String,
 }
 
 impl Report {
@@ -128,6 +138,8 @@ impl Report {
             "added": self.added.len(),
             "removed": self.removed.len(),
             "total": self.total,
+            "deleted": self.deleted,
+            "kept": self.kept,
         })
     }
 }
@@ -155,7 +167,11 @@ async fn read_source(
         } else {
             (w.etag.as_deref(), w.last_modified.as_deref())
         };
-        let doc = fetch.document(&w.item_id, MAX_FEED, etag, lm).await?;
+        let max = shared.config.media.max_feed_size.as_u64();
+        let doc = fetch
+            .document(&w.item_id, max, etag, lm)
+            .await
+            .map_err(|e| podcast::over_cap(e, max))?;
         match doc {
             musicd_workers::fetch::Document::NotModified => return Ok(None),
             musicd_workers::fetch::Document::Body {
@@ -225,6 +241,8 @@ pub async fn check(
         added: Vec::new(),
         removed: Vec::new(),
         total: 0,
+        deleted: 0,
+        kept: Vec::new(),
         dry_run,
     };
     let Some(snap) = read_source(shared, w, fetch).await? else {
@@ -314,9 +332,7 @@ pub async fn check(
     }
     let gone: Vec<String> = removed.iter().map(|i| i.item_id.clone()).collect();
     if w.on_removed == "delete" && !gone.is_empty() {
-        for file in watches::removed_files(&shared.db, &w.id, &gone).await? {
-            remove_from_library(&shared.config.library_dir, &file);
-        }
+        remove_gone(shared, w, &gone, &mut report).await?;
     }
     watches::apply_diff(&shared.db, &w.id, &current, &gone).await?;
     let title = snap.title.clone().filter(|t| !t.trim().is_empty());
@@ -343,17 +359,57 @@ pub async fn check(
     Ok(report)
 }
 
-/// Removes a file of a removed item, if it is inside the library.
-fn remove_from_library(library: &std::path::Path, file: &str) {
+/// `on_removed = delete`: removes the files that this watch's own tasks placed for items
+/// the source dropped, with their index rows. A file the watch only found already in the
+/// library (`skipped`), or that another download, watch or user still has, is kept, and the
+/// report says why.
+async fn remove_gone(
+    shared: &Shared,
+    w: &Watch,
+    gone: &[String],
+    report: &mut Report,
+) -> Result<(), JobError> {
+    for (item, status, path) in watches::removed_files(&shared.db, &w.id, gone).await? {
+        let Some(path) = path else { continue };
+        let reason = if status != "done" {
+            Some("this watch did not place the file (it was already in the library)".into())
+        } else {
+            watches::still_used(&shared.db, &path, &w.id, &w.owner_id).await?
+        };
+        if let Some(reason) = reason {
+            report.kept.push(KeptFile { id: item, reason });
+            continue;
+        }
+        if remove_from_library(&shared.config.library_dir, &path) {
+            if let Some(t) = crate::db::library::by_path(&shared.db, &path).await? {
+                crate::db::library::delete(&shared.db, &t.id).await?;
+            }
+            report.deleted += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a file of a removed item if it is a regular file inside the library (a symlink is
+/// never followed out of it); whether it is gone now.
+fn remove_from_library(library: &std::path::Path, file: &str) -> bool {
     let path = PathBuf::from(file);
+    let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
     let inside = match (path.canonicalize(), library.canonicalize()) {
         (Ok(p), Ok(l)) => p.starts_with(l),
         _ => false,
     };
-    if inside {
-        match std::fs::remove_file(&path) {
-            Ok(()) => tracing::info!(file, "removed: the watched source no longer lists it"),
-            Err(e) => tracing::warn!(file, "cannot remove: {e}"),
+    if !(regular && inside) {
+        return !path.exists();
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            tracing::info!(file, "removed: the watched source no longer lists it");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(file, "cannot remove: {e}");
+            false
         }
     }
 }

@@ -89,11 +89,14 @@ pub async fn hash_blocking(password: String) -> ApiResult<String> {
 
 async fn issue_pair(app: &App, user: User, family: Option<String>) -> ApiResult<TokenPair> {
     let sec = &app.config.security;
-    let access = app
-        .jwt
-        .issue(&user.id, &user.role, sec.access_token_ttl.as_secs())?;
-    let refresh = auth::random_token();
     let family = family.unwrap_or_else(crate::db::new_id);
+    let access = app.jwt.issue(
+        &user.id,
+        &user.role,
+        &family,
+        sec.access_token_ttl.as_secs(),
+    )?;
+    let refresh = auth::random_token();
     let expires_at = now_ms() + sec.refresh_token_ttl.as_millis() as i64;
     tokens::insert(
         &app.db,
@@ -113,17 +116,51 @@ async fn issue_pair(app: &App, user: User, family: Option<String>) -> ApiResult<
     })
 }
 
+/// The address login throttling counts against. Behind proxies (`http.trust_forwarded_for`)
+/// it is the right-most `X-Forwarded-For` entry that is not a trusted proxy: entries to its
+/// left were written by the client and prove nothing.
 fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if app.config.http.trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
+    if !app.config.http.trust_forwarded_for {
+        return peer.ip();
     }
-    peer.ip()
+    let trusted = app.config.http.trusted_proxy_nets().unwrap_or_default();
+    let chain: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        // A malformed chain cannot be trusted at all.
+        .unwrap_or_default();
+    rightmost_untrusted(&chain, &trusted).unwrap_or(peer.ip())
+}
+
+/// The right-most address of `chain` that is not in `trusted`.
+fn rightmost_untrusted(chain: &[IpAddr], trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    chain
+        .iter()
+        .rev()
+        .find(|ip| !trusted.iter().any(|n| n.contains(*ip)))
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let chain = [ip("6.6.6.6"), ip("203.0.113.7"), ip("10.1.2.3")];
+        assert_eq!(
+            rightmost_untrusted(&chain, &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        assert_eq!(rightmost_untrusted(&chain, &[]), Some(ip("10.1.2.3")));
+        assert_eq!(rightmost_untrusted(&[ip("10.0.0.1")], &trusted), None);
+    }
 }
 
 /// Create an account (only when `security.allow_registration` is on).
@@ -204,16 +241,92 @@ pub async fn refresh(
     }
 }
 
-/// Revoke a refresh token (and its rotations).
+/// Sign out one of the caller's logins: the given refresh token's (with its rotations), and
+/// the login of the access token the request carries, whose tokens stop working at once.
+/// A refresh token of another account is refused.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
-    security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Logged out")))]
+    security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Logged out"),
+        (status = 403, description = "The refresh token is another account's")))]
 pub async fn logout(
     State(app): State<AppState>,
-    _id: Identity,
+    id: Identity,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    tokens::revoke_by_hash(&app.db, &auth::token_hash(&body.refresh_token)).await?;
+    let hash = auth::token_hash(&body.refresh_token);
+    let family = tokens::family_of(&app.db, &hash, &id.user.id).await?;
+    if family.is_none() && tokens::is_known(&app.db, &hash).await? {
+        return Err(ApiError::forbidden(
+            "that refresh token belongs to another account",
+        ));
+    }
+    let mut ended = Vec::new();
+    ended.extend(family);
+    if let Via::Token(sid) = &id.via {
+        ended.push(sid.clone());
+    }
+    ended.sort();
+    ended.dedup();
+    for f in &ended {
+        tokens::revoke_family(&app.db, f).await?;
+        app.user_cache
+            .forget(&crate::auth::extract::session_key(&id.user.id, f));
+    }
     Ok(ok(serde_json::json!({ "logged_out": true })))
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// 8 to 1024 characters.
+    pub new_password: String,
+}
+
+/// Change one's own password. Every other login of the account is signed out; this one
+/// stays.
+#[utoipa::path(put, path = "/auth/password", tag = "auth", request_body = PasswordChange,
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Changed"), (status = 400, description = "The new password is not acceptable"),
+        (status = 401, description = "The current password is wrong")))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    id: Identity,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> ApiResult<Response> {
+    if matches!(id.via, Via::AuthOff) {
+        return Err(ApiError::forbidden(
+            "authentication is off: the local account has no password",
+        ));
+    }
+    let (_, hash) = users::credentials(&app.db, &id.user.username)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    let current = body.current_password;
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&current, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    if !verified {
+        return Err(ApiError::unauthorized("the current password is wrong")
+            .with_detail(serde_json::json!({ "field": "current_password" })));
+    }
+    validate_new_password(&body.new_password)?;
+    let hash = hash_blocking(body.new_password).await?;
+    users::set_password(&app.db, &id.user.id, &hash).await?;
+    match &id.via {
+        Via::Token(sid) => tokens::revoke_user_except(&app.db, &id.user.id, sid).await?,
+        _ => tokens::revoke_user(&app.db, &id.user.id).await?,
+    }
+    app.user_cache.forget_prefix(&format!("{}/", id.user.id));
+    Ok(ok(serde_json::json!({ "changed": true })))
+}
+
+/// The rules for a new password: those of account creation, under the field name
+/// `new_password`.
+pub fn validate_new_password(pw: &str) -> Result<(), ApiError> {
+    validate_password(pw)
+        .map_err(|_| ApiError::validation(Some("new_password"), "must be 8 to 1024 characters"))
 }
 
 /// The caller's account.
@@ -221,7 +334,7 @@ pub async fn logout(
     responses((status = 200, description = "The account")))]
 pub async fn me(id: Identity) -> ApiResult<Response> {
     let via = match &id.via {
-        Via::Token => "token".to_string(),
+        Via::Token(_) => "token".to_string(),
         Via::ApiKey(scopes) => format!(
             "api_key:{}",
             scopes

@@ -24,6 +24,9 @@ use crate::events::{Event, EventId, Replay};
 
 /// Lifetime of an event-stream ticket.
 const TICKET_TTL_SECS: i64 = 60;
+/// How often an open stream re-reads its viewer's account: a demoted user loses admin
+/// visibility and a deleted one loses the stream within this.
+const RECHECK: Duration = Duration::from_secs(3);
 
 /// Filters for the event stream.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,6 +63,8 @@ pub async fn ticket(State(app): State<AppState>, id: Identity) -> ApiResult<Resp
 struct Viewer {
     user_id: String,
     admin: bool,
+    /// The credential allows admin visibility (an API key needs the `admin` scope).
+    admin_scope: bool,
 }
 
 impl Viewer {
@@ -118,12 +123,14 @@ pub async fn stream(
             Viewer {
                 admin: user.is_admin(),
                 user_id: user.id,
+                admin_scope: true,
             }
         }
         None => {
             let id = Identity::from_request_parts(&mut parts, &app).await?;
             Viewer {
                 admin: id.is_admin(),
+                admin_scope: id.has_scope(auth::Scope::Admin),
                 user_id: id.user.id,
             }
         }
@@ -173,7 +180,7 @@ impl Drop for ClientGauge {
 
 fn events_stream(
     app: AppState,
-    viewer: Viewer,
+    mut viewer: Viewer,
     filter: Filter,
     last: Option<EventId>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
@@ -202,9 +209,20 @@ fn events_stream(
                 }
             }
         }
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let received = tokio::select! {
                 _ = app.shutdown.cancelled() => break,
+                _ = recheck.tick() => {
+                    match users::by_id(&app.db, &viewer.user_id).await {
+                        Ok(Some(u)) => viewer.admin = u.is_admin() && viewer.admin_scope,
+                        // The account is gone: so is its stream.
+                        Ok(None) => break,
+                        Err(e) => tracing::warn!("event stream: cannot re-read the account: {e}"),
+                    }
+                    continue;
+                }
                 r = rx.recv() => r,
             };
             let batch: Vec<Arc<Event>> = match received {

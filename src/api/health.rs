@@ -10,7 +10,7 @@ use serde_json::json;
 use super::error::ApiResult;
 use super::{ok, with_status};
 use crate::app::AppState;
-use crate::auth::Identity;
+use crate::auth::Admin;
 use crate::queue::Pool;
 
 /// Below this many free bytes a data or library filesystem is unhealthy.
@@ -34,9 +34,11 @@ fn disk(path: &Path) -> serde_json::Value {
 }
 
 /// Database, queue and disk space (503 when any is unhealthy), and each provider's status.
+/// Admins only (it names paths, backends and errors).
 #[utoipa::path(get, path = "/health/deep", tag = "operations", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "Healthy"), (status = 503, description = "Unhealthy")))]
-pub async fn deep(State(app): State<AppState>, _id: Identity) -> ApiResult<Response> {
+    responses((status = 200, description = "Healthy"), (status = 403, description = "Not an admin"),
+        (status = 503, description = "Unhealthy")))]
+pub async fn deep(State(app): State<AppState>, _admin: Admin) -> ApiResult<Response> {
     let database = match app.db.ping().await {
         Ok(()) => json!({ "ok": true, "backend": format!("{:?}", app.db.backend).to_lowercase() }),
         Err(e) => json!({ "ok": false, "error": e.to_string() }),
@@ -106,9 +108,10 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics: HTTP requests, jobs by kind and outcome, queue depth, tasks by status.
+/// Admins only: scrape with an API key that has the `admin` scope.
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(State(app): State<AppState>, _id: Identity) -> ApiResult<Response> {
+    responses((status = 200, description = "Prometheus text format"), (status = 403, description = "Not an admin")))]
+pub async fn metrics(State(app): State<AppState>, _admin: Admin) -> ApiResult<Response> {
     for pool in [Pool::Io, Pool::Cpu] {
         if let Ok(depth) = app.queue.depth(&app.config, pool).await {
             metrics::gauge!("musicd_queue_depth", "pool" => pool.as_str()).set(depth as f64);

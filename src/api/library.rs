@@ -162,6 +162,15 @@ pub async fn patch_track(
         .canonicalize()
         .map_err(ApiError::internal)?;
     let path = PathBuf::from(&t.path);
+    // The indexed path itself must be a regular file, not a link to somewhere else.
+    let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+    if !regular {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the indexed path is not a regular file (a symbolic link, or gone)",
+        ));
+    }
     if !path.starts_with(&library_dir) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -260,20 +269,46 @@ fn retag(
     if dest == path {
         return Ok(dest);
     }
-    if dest.exists() {
-        return Err(ApiError::new(
+    let taken = || {
+        ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
             format!(
                 "another file is already at {}",
                 dest.strip_prefix(library).unwrap_or(&dest).display()
             ),
-        ));
-    }
+        )
+    };
     if let Some(parent) = dest.parent() {
+        // A symlinked folder inside the library must not lead the file (or a new folder)
+        // out of it: no component below the library may be a link.
+        let mut at = library.to_path_buf();
+        for part in parent
+            .strip_prefix(library)
+            .unwrap_or(Path::new(""))
+            .components()
+        {
+            at.push(part);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "{} is a symbolic link; musicd does not move files through links",
+                        at.strip_prefix(library).unwrap_or(&at).display()
+                    ),
+                ));
+            }
+        }
         std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
     }
-    std::fs::rename(path, &dest).map_err(ApiError::internal)?;
+    // Link, then unlink: the link fails if anything appeared at `dest` meanwhile, so a move
+    // never replaces a file (a check followed by a rename could).
+    match std::fs::hard_link(path, &dest) {
+        Ok(()) => std::fs::remove_file(path).map_err(ApiError::internal)?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(taken()),
+        Err(e) => return Err(ApiError::internal(e)),
+    }
     if let Some(parent) = dest.parent() {
         let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
     }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod library;
 pub mod providers;
 pub mod search;
+pub mod serve;
 pub mod settings;
 pub mod tasks;
 pub mod uploads;
@@ -120,8 +121,10 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(auth::status))
+        .routes(routes!(auth::change_password))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::set_role))
+        .routes(routes!(users::set_password))
         .routes(routes!(users::delete))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::delete))
@@ -214,6 +217,10 @@ pub fn router(app: AppState) -> Router {
             config.http.body_limit.as_u64() as usize,
         ))
         .layer(middleware::from_fn_with_state(app.clone(), request_timeout))
+        .layer(middleware::from_fn_with_state(
+            config.http.body_idle_timeout,
+            serve::body_idle_timeout,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), record_metrics));
     if let Some(cors) = cors(&config.http.cors_origins) {
         router = router.layer(cors);

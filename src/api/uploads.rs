@@ -31,6 +31,10 @@ const TUS_VERSION: &str = "1.0.0";
 const TUS_EXTENSIONS: &str = "creation,expiration,checksum,termination";
 /// Checksum algorithms accepted in `Upload-Checksum`.
 const TUS_CHECKSUMS: &str = "sha256,md5";
+/// Largest value of a form field that is not a file.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Most parts (files and fields) in one form.
+const MAX_PARTS: usize = 256;
 /// Form fields that become tags.
 const TAG_FIELDS: &[&str] = &[
     "title",
@@ -201,18 +205,39 @@ pub async fn multipart(
     let max = app.config.media.max_input_size.as_u64();
     let mut files: Vec<(PathBuf, String, Option<String>)> = Vec::new();
     let mut fields = HashMap::new();
+    let mut parts = 0usize;
     let result: ApiResult<()> = async {
         while let Some(mut part) = form
             .next_field()
             .await
             .map_err(|e| ApiError::validation(None, format!("bad multipart body: {e}")))?
         {
+            parts += 1;
+            if parts > MAX_PARTS {
+                return Err(too_large(format!(
+                    "the form has more than {MAX_PARTS} parts"
+                )));
+            }
             let name = part.name().unwrap_or_default().to_string();
             if name != "file" {
-                let value = part
-                    .text()
+                // Read in pieces with a cap: a field is a tag value, not a place for bytes.
+                let mut value = Vec::new();
+                while let Some(chunk) = part
+                    .chunk()
                     .await
-                    .map_err(|e| ApiError::validation(Some(&name), e.to_string()))?;
+                    .map_err(|e| ApiError::validation(Some(&name), e.to_string()))?
+                {
+                    if value.len() + chunk.len() > MAX_FIELD_BYTES {
+                        return Err(too_large(format!(
+                            "the form field `{name}` is larger than {MAX_FIELD_BYTES} bytes"
+                        ))
+                        .with_detail(json!({ "field": name })));
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                let value = String::from_utf8(value).map_err(|_| {
+                    ApiError::validation(Some(&name), "the field is not UTF-8 text")
+                })?;
                 if TAG_FIELDS.contains(&name.as_str()) || name == "format" || name == "quality" {
                     fields.insert(name, value);
                 }
@@ -304,7 +329,14 @@ fn tus(status: StatusCode) -> axum::http::response::Builder {
 }
 
 fn tus_error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
-    let mut r = ApiError::new(status, code, message).into_response();
+    let message = message.into();
+    // Internal errors are logged with their cause and answered without it, as everywhere.
+    let e = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        ApiError::internal(message)
+    } else {
+        ApiError::new(status, code, message)
+    };
+    let mut r = e.into_response();
     r.headers_mut()
         .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
     r

@@ -128,7 +128,7 @@ pub async fn set_role(
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     tokens::revoke_user(&app.db, &id).await?;
-    app.user_cache.forget(&id);
+    app.user_cache.forget_prefix(&format!("{id}/"));
     Ok(ok(user))
 }
 
@@ -145,6 +145,34 @@ pub async fn delete(
     if !users::delete(&app.db, &id).await? {
         return Err(ApiError::not_found("no such user"));
     }
-    app.user_cache.forget(&id);
+    app.user_cache.forget_prefix(&format!("{id}/"));
     Ok(ok(serde_json::json!({ "deleted": id })))
+}
+
+/// A password set by an admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSet {
+    /// 8 to 1024 characters.
+    pub new_password: String,
+}
+
+/// Set an account's password; every login of that account is signed out.
+#[utoipa::path(put, path = "/users/{id}/password", tag = "users", request_body = PasswordSet,
+    params(("id" = String, Path, description = "User id")), security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Changed"), (status = 404, description = "No such user")))]
+pub async fn set_password(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PasswordSet>,
+) -> ApiResult<Response> {
+    super::auth::validate_new_password(&body.new_password)?;
+    let hash = hash_blocking(body.new_password).await?;
+    if !users::set_password(&app.db, &id, &hash).await? {
+        return Err(ApiError::not_found("no such user"));
+    }
+    tokens::revoke_user(&app.db, &id).await?;
+    app.user_cache.forget_prefix(&format!("{id}/"));
+    Ok(ok(serde_json::json!({ "changed": true })))
 }

@@ -114,7 +114,7 @@ async fn sniff(app: &AppState, url: &str) -> ApiResult<(&'static str, &'static s
     let staging = app.config.data_dir.join("staging");
     let fetch = Fetcher::new(app.shared.clone(), staging, app.shutdown.child_token());
     let doc = fetch
-        .document(url, crate::watch::MAX_FEED, None, None)
+        .document(url, app.config.media.max_feed_size.as_u64(), None, None)
         .await
         .map_err(|e| match e {
             // The caller's URL, not the upstream, is at fault.

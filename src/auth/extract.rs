@@ -8,13 +8,18 @@ use super::{API_KEY_PREFIX, Scope, token_hash};
 use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::config::AuthMode;
-use crate::db::{api_keys, users, users::User};
+use crate::db::{api_keys, tokens, users, users::User};
+
+/// The user-cache key of one login.
+pub fn session_key(user_id: &str, sid: &str) -> String {
+    format!("{user_id}/{sid}")
+}
 
 /// How a request authenticated.
 #[derive(Clone, Debug)]
 pub enum Via {
-    /// An access token.
-    Token,
+    /// An access token of this login (refresh-token family).
+    Token(String),
     /// An API key with these scopes.
     ApiKey(Vec<Scope>),
     /// Authentication is off (loopback only): the local admin.
@@ -44,7 +49,7 @@ impl Identity {
                 Scope::Write => matches!(s, Scope::Write | Scope::Admin),
                 Scope::Admin => *s == Scope::Admin,
             }),
-            Via::Token | Via::AuthOff => true,
+            Via::Token(_) | Via::AuthOff => true,
         }
     }
 
@@ -107,19 +112,28 @@ impl FromRequestParts<AppState> for Identity {
                 .jwt
                 .verify(&secret)
                 .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
-            let user = match app.user_cache.get(&claims.sub) {
+            // Cached per login for 2 s: a logout or a revocation forgets the entry here, and
+            // other processes see it within that time.
+            let key = session_key(&claims.sub, &claims.sid);
+            let user = match app.user_cache.get(&key) {
                 Some(u) => u,
                 None => {
+                    let invalid = || ApiError::unauthorized("invalid or expired token");
+                    if !tokens::session_live(&app.db, &claims.sub, &claims.sid).await? {
+                        return Err(ApiError::unauthorized(
+                            "this login was signed out or revoked; log in again",
+                        ));
+                    }
                     let u = users::by_id(&app.db, &claims.sub)
                         .await?
-                        .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
-                    app.user_cache.put(&claims.sub, u.clone());
+                        .ok_or_else(invalid)?;
+                    app.user_cache.put(&key, u.clone());
                     u
                 }
             };
             Identity {
                 user,
-                via: Via::Token,
+                via: Via::Token(claims.sid),
             }
         };
         let needed = if matches!(parts.method, Method::GET | Method::HEAD) {

@@ -149,6 +149,8 @@ pub struct Claims {
     pub iat: u64,
     /// Token type: always `access`.
     pub typ: String,
+    /// The login (refresh-token family) it belongs to; revoking the login revokes the token.
+    pub sid: String,
 }
 
 /// Signing and verification keys for access tokens.
@@ -178,8 +180,14 @@ impl JwtKeys {
         }
     }
 
-    /// Signs an access token for a user, valid for `ttl_secs`.
-    pub fn issue(&self, user_id: &str, role: &str, ttl_secs: u64) -> anyhow::Result<String> {
+    /// Signs an access token for a user's login `sid`, valid for `ttl_secs`.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        role: &str,
+        sid: &str,
+        ttl_secs: u64,
+    ) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
@@ -187,6 +195,7 @@ impl JwtKeys {
             iat: now,
             exp: now + ttl_secs,
             typ: "access".into(),
+            sid: sid.to_string(),
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -251,7 +260,7 @@ mod tests {
     fn tokens_from_another_secret_fail() {
         let a = JwtKeys::new(&"a".repeat(40));
         let b = JwtKeys::new(&"b".repeat(40));
-        let t = a.issue("u1", "admin", 60).unwrap();
+        let t = a.issue("u1", "admin", "s1", 60).unwrap();
         assert!(a.verify(&t).is_some());
         assert!(b.verify(&t).is_none());
     }

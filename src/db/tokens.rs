@@ -84,20 +84,55 @@ pub async fn revoke_family(db: &Db, family: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Revokes the family of a token (logout); returns whether the token was known.
-pub async fn revoke_by_hash(db: &Db, token_hash: &str) -> Result<bool, sqlx::Error> {
-    let family: Option<String> =
-        sqlx::query_scalar("SELECT family FROM refresh_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&db.pool)
-            .await?;
-    match family {
-        Some(f) => {
-            revoke_family(db, &f).await?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
+/// The family of a refresh token if it belongs to `user_id`.
+pub async fn family_of(
+    db: &Db,
+    token_hash: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT family FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2")
+        .bind(token_hash)
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Whether a refresh token is known at all (of any account).
+pub async fn is_known(db: &Db, token_hash: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Whether a login (family) of `user_id` still has a usable refresh token: its access tokens
+/// are valid only while it does.
+pub async fn session_live(db: &Db, user_id: &str, family: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM refresh_tokens
+         WHERE family = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3",
+    )
+    .bind(family)
+    .bind(user_id)
+    .bind(now_ms())
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Revokes every login of a user but `keep` (a password change keeps the caller's).
+pub async fn revoke_user_except(db: &Db, user_id: &str, keep: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $3
+         WHERE user_id = $1 AND family <> $2 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(keep)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// Revokes every refresh token of a user (role change, deletion, password change).

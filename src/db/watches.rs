@@ -380,25 +380,65 @@ pub async fn playlist(db: &Db, watch_id: &str) -> Result<Vec<(String, String)>, 
     .await
 }
 
-/// The file of a removed item (for `on_removed = delete`).
+/// A removed item's task: (item id, task status, output path).
+pub type RemovedFile = (String, String, Option<String>);
+
+/// The tasks of removed items (for `on_removed = delete`): each with its status, so only
+/// files the watch's own task placed (`done`, not `skipped`) are deleted.
 pub async fn removed_files(
     db: &Db,
     watch_id: &str,
     items: &[String],
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<RemovedFile>, sqlx::Error> {
     let mut out = Vec::new();
     for item in items {
-        let p: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT t.output_path FROM watch_items i JOIN tasks t ON t.id = i.task_id
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT t.status, t.output_path FROM watch_items i JOIN tasks t ON t.id = i.task_id
              WHERE i.watch_id = $1 AND i.item_id = $2",
         )
         .bind(watch_id)
         .bind(item)
         .fetch_optional(&db.pool)
         .await?;
-        out.extend(p.flatten());
+        if let Some((status, path)) = row {
+            out.push((item.clone(), status, path));
+        }
     }
     Ok(out)
+}
+
+/// Why a file must stay although a watch no longer lists it: another task than `task_id`
+/// (a download, another watch's item) still records it, or another user's index row owns it.
+pub async fn still_used(
+    db: &Db,
+    path: &str,
+    watch_id: &str,
+    owner_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks t
+         WHERE t.output_path = $1 AND t.status IN ('done', 'skipped')
+           AND t.id NOT IN (SELECT i.task_id FROM watch_items i
+                            WHERE i.watch_id = $2 AND i.task_id IS NOT NULL)",
+    )
+    .bind(path)
+    .bind(watch_id)
+    .fetch_one(&db.pool)
+    .await?;
+    if others > 0 {
+        return Ok(Some(
+            "another download or watch also has this file".to_string(),
+        ));
+    }
+    let owner: Option<Option<String>> =
+        sqlx::query_scalar("SELECT owner_id FROM tracks WHERE path = $1")
+            .bind(path)
+            .fetch_optional(&db.pool)
+            .await?;
+    match owner.flatten() {
+        Some(o) if o != owner_id => Ok(Some("the file belongs to another user".to_string())),
+        _ => Ok(None),
+    }
 }
 
 /// Forgets the next check of watches on the default schedule (after the default changed);

@@ -71,6 +71,11 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
                 .map_err(super::pipeline_error)?;
             let head = read_head(f.path()).await;
             if looks_like_feed(&head, f.content_type.as_deref()) {
+                // Streamed to disk above; only a feed within the cap is read into memory.
+                let max = shared.config.media.max_feed_size.as_u64();
+                if f.bytes > max {
+                    return Err(providers::podcast::too_large(max));
+                }
                 let body = tokio::fs::read(f.path())
                     .await
                     .map_err(|e| JobError::transient("io_error", e.to_string()))?;

@@ -42,6 +42,8 @@ pub struct Shared {
     pub vault: Arc<crate::credentials::Vault>,
     /// Wakes the scheduler after a watch or the watch settings changed.
     pub watch_wake: Arc<tokio::sync::Notify>,
+    /// The filtering proxy that programs doing their own networking (yt-dlp) go through.
+    pub egress: Arc<crate::egress::Egress>,
 }
 
 /// How a job ended well.
@@ -126,6 +128,14 @@ impl JobError {
             code,
             message: message.into(),
             retry_after: None,
+        }
+    }
+
+    /// The stable code (`interrupted` for an interruption).
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobError::Permanent { code, .. } | JobError::Transient { code, .. } => code,
+            JobError::Interrupted => "interrupted",
         }
     }
 }

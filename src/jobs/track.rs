@@ -73,6 +73,7 @@ pub fn fetch_options(config: &Config) -> musicd_workers::fetch::FetchOptions {
         // A longer `Retry-After` hands the task back to the ledger, where it shows as
         // `waiting` with its time, instead of holding a worker in a silent sleep.
         max_backoff: std::time::Duration::from_secs(2),
+        proxy: Some(config.fetch.proxy.clone()).filter(|p| !p.is_empty()),
         ..Default::default()
     }
 }
@@ -203,6 +204,23 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     let staging = pipeline_staging(&config, &ctx.task.id);
     let _ = std::fs::remove_dir_all(&staging);
     popts.staging_dir = Some(staging);
+    // A file the library already holds is never replaced without its owner's request.
+    popts.replace_broken = false;
+    // An upload's output counts against its owner's quota when it is placed: a small input
+    // can decode into a much larger file.
+    let quota = config.uploads.quota.as_u64();
+    let room = match (&ctx.task.owner_id, opts.provider.as_str()) {
+        (Some(owner), "upload") if quota > 0 => {
+            let used = crate::db::library::used_bytes(&ctx.shared.db, owner)
+                .await?
+                .max(0) as u64;
+            Some(quota.saturating_sub(used))
+        }
+        _ => None,
+    };
+    if let Some(room) = room {
+        popts.max_output_bytes = room;
+    }
     let t = &opts.track;
     let mut meta = t.meta(&opts.provider);
     meta.cover = opts.cover.as_deref().and_then(|p| std::fs::read(p).ok());
@@ -281,7 +299,16 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     };
     let placed = placed
         .map_err(|e| JobError::permanent("internal_error", format!("pipeline thread: {e}")))?
-        .map_err(super::pipeline_error)?;
+        .map_err(|e| match room {
+            Some(room) if e.code == musicd_workers::ErrorCode::TooLarge => JobError::permanent(
+                "quota_exceeded",
+                format!(
+                    "{}; the upload quota has {room} bytes left (uploads.quota)",
+                    e.message
+                ),
+            ),
+            _ => super::pipeline_error(e),
+        })?;
     if cancel.load(Ordering::Relaxed) {
         return Err(JobError::Interrupted);
     }

@@ -5,9 +5,6 @@
 use super::{Fetcher, Provider, ProviderInfo, Resolved, TrackInfo};
 use crate::jobs::JobError;
 
-/// Largest feed document accepted.
-pub const MAX_FEED_BYTES: u64 = 20 * 1024 * 1024;
-
 /// The podcast provider.
 pub struct Podcast;
 
@@ -28,8 +25,26 @@ impl Provider for Podcast {
                 format!("podcast has no kind `{kind}`"),
             ));
         }
-        let (body, _) = fetch.bytes(id, MAX_FEED_BYTES).await?;
+        let max = fetch.shared.config.media.max_feed_size.as_u64();
+        let (body, _) = fetch.bytes(id, max).await.map_err(|e| over_cap(e, max))?;
         parse(&body, id)
+    }
+}
+
+/// A feed over `media.max_feed_size`.
+pub fn too_large(max: u64) -> JobError {
+    JobError::permanent(
+        "feed_too_large",
+        format!("the feed is larger than media.max_feed_size ({max} bytes)"),
+    )
+}
+
+/// `too_large` from reading a feed becomes [`too_large`]; other errors pass.
+pub fn over_cap(e: JobError, max: u64) -> JobError {
+    if e.code() == "too_large" {
+        too_large(max)
+    } else {
+        e
     }
 }
 

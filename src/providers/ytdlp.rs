@@ -4,16 +4,15 @@
 //! staging directory; the pipeline does the rest.
 //!
 //! Safety: yt-dlp runs without a shell, with `--ignore-config` (no config file can add
-//! `--exec`) and `--no-exec`, and the URL (checked to be `http(s)` with a host) comes after
-//! `--`. yt-dlp does its own networking, so the SSRF guard of our fetcher does not cover it:
-//! unless `fetch_allow_private` is set, the page's host is resolved first and refused when any
-//! of its addresses is loopback, private or link-local; before a download, the media URLs
-//! yt-dlp chose are checked the same way (metadata first, then `--load-info-json`). Redirects
-//! that yt-dlp follows from those URLs are not checked again.
+//! `--exec`) and `--no-exec`, the URL (checked to be `http(s)` with a host) after `--`, and an
+//! environment reduced to what it needs to start (no `MUSICD_*`, no proxy settings, no
+//! secrets). yt-dlp does its own networking, so every run goes through the egress proxy
+//! ([`crate::egress`]) with `--proxy`: each connection it makes (the page, redirects,
+//! manifests, segments) is resolved and checked there, and a refusal fails the run with
+//! `blocked_address`, even when yt-dlp itself carried on (it skips unavailable fragments).
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
@@ -155,15 +154,21 @@ impl Ytdlp {
     /// and its children are killed).
     async fn run(
         &self,
+        fetch: &Fetcher,
         args: Vec<OsString>,
         read: Read<'_>,
         cancel: &CancellationToken,
     ) -> Result<Ran, JobError> {
+        let egress = fetch.shared.egress.session();
         let mut cmd = tokio::process::Command::new(&self.path);
-        cmd.args(&args)
+        cmd.arg("--proxy")
+            .arg(egress.proxy_url())
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .env_clear()
+            .envs(std::env::vars_os().filter(|(k, _)| passed_env(k)))
             .env("PYTHONUNBUFFERED", "1")
             .kill_on_drop(true);
         // Its own process group, so a kill reaches what it started (ffmpeg, say) too.
@@ -275,6 +280,11 @@ impl Ytdlp {
             Ok(r) => r.unwrap_or_default(),
             Err(_) => String::new(),
         };
+        // Whatever yt-dlp made of it (it may skip a refused fragment and exit 0), a refused
+        // connection fails the run: its output may be partial, or not what the page was.
+        if let Some(refused) = egress.refusals().into_iter().next() {
+            return Err(JobError::permanent("blocked_address", refused));
+        }
         Ok(Ran {
             status,
             stdout,
@@ -284,61 +294,6 @@ impl Ytdlp {
     }
 
     /// The job error for a run that ended unsuccessfully.
-    /// What the download run reads: the page URL when private targets are allowed; else the
-    /// metadata of the chosen format, fetched first, with every media URL in it checked like
-    /// the page (`--load-info-json`, so yt-dlp downloads exactly what was checked).
-    async fn checked_info(
-        &self,
-        url: &url::Url,
-        to: &AudioFetch<'_>,
-        fetch: &Fetcher,
-    ) -> Result<Vec<OsString>, JobError> {
-        if fetch.options.allow_private {
-            return Ok(vec!["--".into(), url.as_str().into()]);
-        }
-        fetch
-            .shared
-            .providers
-            .admit("ytdlp", &fetch.shared.limits, to.cancel)
-            .await?;
-        let mut args = self.base_args(fetch);
-        args.extend(
-            [
-                "--dump-single-json",
-                "--no-playlist",
-                "-f",
-                "bestaudio/best",
-                "--",
-            ]
-            .map(OsString::from),
-        );
-        args.push(url.as_str().into());
-        let ran = self.run(args, Read::Json, to.cancel).await?;
-        if !ran.status.success() {
-            return Err(self.failure(&ran));
-        }
-        let v: Value = serde_json::from_slice(&ran.stdout).map_err(|e| {
-            JobError::permanent(
-                "upstream_error",
-                format!("yt-dlp printed no metadata for {url}: {e}"),
-            )
-        })?;
-        for media in media_urls(&v) {
-            let m = parse_user_url(&media).map_err(|e| {
-                JobError::permanent(
-                    "upstream_error",
-                    format!("yt-dlp chose a media URL that is {e}"),
-                )
-            })?;
-            guard_host(&m, fetch).await?;
-        }
-        let info = to.staging.join(format!("{OUT_STEM}.info.tmp"));
-        tokio::fs::write(&info, &ran.stdout)
-            .await
-            .map_err(io_error)?;
-        Ok(vec!["--load-info-json".into(), info.into_os_string()])
-    }
-
     fn failure(&self, ran: &Ran) -> JobError {
         classify(&self.path, ran.status, &ran.stderr)
     }
@@ -350,15 +305,8 @@ impl Ytdlp {
         fetch: &Fetcher,
     ) -> Result<PathBuf, JobError> {
         let url = check_id(&track.url).map_err(|m| JobError::permanent("validation_error", m))?;
-        guard_host(&url, fetch).await?;
+        guard_host(&url, fetch)?;
         remove_ours(to.staging, None);
-        let source = match self.checked_info(&url, to, fetch).await {
-            Ok(s) => s,
-            Err(e) => {
-                remove_ours(to.staging, None);
-                return Err(e);
-            }
-        };
         fetch
             .shared
             .providers
@@ -386,11 +334,15 @@ impl Ytdlp {
                      %(progress.total_bytes)s %(progress.total_bytes_estimate)s"
             )
             .into(),
+            // A missing fragment means a partial file: fail instead of skipping it.
+            "--abort-on-unavailable-fragments".into(),
+            "--".into(),
+            url.as_str().into(),
         ]);
-        args.extend(source);
         let max = fetch.shared.config.media.max_input_size.as_u64();
         let ran = match self
             .run(
+                fetch,
                 args,
                 Read::Progress {
                     report: to.progress,
@@ -597,35 +549,16 @@ fn classify(path: &Path, status: ExitStatus, stderr: &str) -> JobError {
     }
 }
 
-/// Refuses a URL whose host resolves to a loopback, private or link-local address, unless
-/// private targets are allowed (`fetch_allow_private`, or the address is in `allow_ips`).
-async fn guard_host(url: &url::Url, fetch: &Fetcher) -> Result<(), JobError> {
+/// Refuses a URL whose host is literally a blocked address (or `localhost`) before yt-dlp
+/// starts; names are resolved and checked by the egress proxy, connection by connection.
+fn guard_host(url: &url::Url, fetch: &Fetcher) -> Result<(), JobError> {
     let opts = &fetch.options;
-    if opts.allow_private {
-        return Ok(());
-    }
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addrs: Vec<IpAddr> = match url.host() {
-        Some(url::Host::Ipv4(ip)) => vec![ip.into()],
-        Some(url::Host::Ipv6(ip)) => vec![ip.into()],
-        Some(url::Host::Domain(d)) => {
-            let lookup = tokio::net::lookup_host((d, port));
-            match tokio::time::timeout(Duration::from_secs(15), lookup).await {
-                Ok(Ok(a)) => a.map(|a| a.ip()).collect(),
-                Ok(Err(e)) => {
-                    return Err(JobError::transient(
-                        "upstream_error",
-                        format!("cannot resolve {d}: {e}"),
-                    ));
-                }
-                Err(_) => {
-                    return Err(JobError::transient(
-                        "upstream_error",
-                        format!("resolving {d} timed out"),
-                    ));
-                }
-            }
-        }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(ip.into()),
+        Some(url::Host::Ipv6(ip)) => Some(ip.into()),
+        Some(url::Host::Domain(d)) => (d.eq_ignore_ascii_case("localhost")
+            || d.to_ascii_lowercase().ends_with(".localhost"))
+        .then_some(std::net::IpAddr::from([127, 0, 0, 1])),
         None => {
             return Err(JobError::permanent(
                 "validation_error",
@@ -633,45 +566,39 @@ async fn guard_host(url: &url::Url, fetch: &Fetcher) -> Result<(), JobError> {
             ));
         }
     };
-    let host = url.host_str().unwrap_or_default();
-    if let Some(ip) = addrs
-        .iter()
-        .find(|ip| !opts.allow_ips.contains(ip) && musicd_workers::fetch::is_blocked_ip(**ip))
-    {
-        return Err(JobError::permanent(
-            "blocked_address",
-            format!(
-                "{host} resolves to {ip}, a loopback, private or link-local address: refused \
-                 (MUSICD_FETCH_ALLOW_PRIVATE allows it)"
-            ),
-        ));
+    match ip {
+        Some(ip) if musicd_workers::fetch::refuses(ip, opts.allow_private, &opts.allow_ips) => {
+            Err(JobError::permanent(
+                "blocked_address",
+                format!(
+                    "{} is {ip}, a loopback, private or link-local address: refused \
+                     (MUSICD_FETCH_ALLOW_PRIVATE allows it)",
+                    url.host_str().unwrap_or_default()
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
-    if addrs.is_empty() {
-        return Err(JobError::transient(
-            "upstream_error",
-            format!("{host} has no address"),
-        ));
-    }
-    Ok(())
 }
 
-/// The media URLs of the format(s) yt-dlp chose in a `-f … --dump-single-json` document.
-fn media_urls(v: &Value) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |x: &Value| {
-        if let Some(u) = x.get("url").and_then(Value::as_str) {
-            out.push(u.to_string());
-        }
+/// Environment variables yt-dlp is given: what a Python program needs to start and find its
+/// interpreter and ffmpeg; nothing of ours, no proxy settings, no secrets.
+fn passed_env(name: &std::ffi::OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
     };
-    add(v);
-    for key in ["requested_downloads", "requested_formats"] {
-        for x in v.get(key).and_then(Value::as_array).into_iter().flatten() {
-            add(x);
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
+    matches!(
+        name,
+        "PATH"
+            | "HOME"
+            | "LANG"
+            | "LC_ALL"
+            | "LC_CTYPE"
+            | "TZ"
+            | "TMPDIR"
+            | "PYENV_ROOT"
+            | "PYENV_VERSION"
+    )
 }
 
 /// Whether a file name is one of yt-dlp's partial or temporary files.
@@ -948,7 +875,7 @@ impl Provider for Ytdlp {
             ));
         }
         let url = check_id(id).map_err(|m| JobError::permanent("validation_error", m))?;
-        guard_host(&url, fetch).await?;
+        guard_host(&url, fetch)?;
         fetch
             .shared
             .providers
@@ -960,7 +887,7 @@ impl Provider for Ytdlp {
             args.push("--no-playlist".into());
         }
         args.extend(["--".into(), OsString::from(url.as_str())]);
-        let ran = self.run(args, Read::Json, &fetch.cancel).await?;
+        let ran = self.run(fetch, args, Read::Json, &fetch.cancel).await?;
         if !ran.status.success() {
             return Err(self.failure(&ran));
         }

@@ -25,6 +25,8 @@ const ADMIN_ONLY: &[&str] = &[
     "/api/v1/diagnostics",
     "/api/v1/config",
     "/api/v1/credentials",
+    "/api/v1/metrics",
+    "/api/v1/health/deep",
 ];
 
 /// Every (method, path) in the OpenAPI document, with path parameters filled in.
@@ -333,9 +335,26 @@ async fn api_keys_are_shown_once_and_scoped() {
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
+    // Metrics are for admins: a read key is refused, an admin key (as Bearer, the way
+    // Prometheus sends it) is served.
     let metrics = c
         .get(app.url("/api/v1/metrics"))
         .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 403);
+    let (_, ops) = post_json(
+        c,
+        app.url("/api/v1/api-keys"),
+        &admin,
+        json!({ "name": "prometheus", "scopes": ["admin"] }),
+    )
+    .await;
+    let ops = ops["data"]["key"].as_str().unwrap().to_string();
+    let metrics = c
+        .get(app.url("/api/v1/metrics"))
+        .bearer_auth(&ops)
         .send()
         .await
         .unwrap();

@@ -19,7 +19,7 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Generated audio of about `secs` seconds of noise as FLAC (noise does not compress).
-fn noise_flac(dir: &Path, secs: u32) -> Vec<u8> {
+pub(crate) fn noise_flac(dir: &Path, secs: u32) -> Vec<u8> {
     let out = dir.join("noise.flac");
     let ok = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
@@ -35,7 +35,14 @@ fn noise_flac(dir: &Path, secs: u32) -> Vec<u8> {
 
 /// A raw tus PATCH over its own TCP connection that sends `bytes` and then, when `cut` is
 /// set, drops the connection before the announced length has arrived.
-async fn patch_raw(base: &str, token: &str, loc: &str, offset: usize, bytes: &[u8], total: usize) {
+pub(crate) async fn patch_raw(
+    base: &str,
+    token: &str,
+    loc: &str,
+    offset: usize,
+    bytes: &[u8],
+    total: usize,
+) {
     let addr = base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
@@ -58,7 +65,7 @@ async fn patch_raw(base: &str, token: &str, loc: &str, offset: usize, bytes: &[u
     }
 }
 
-async fn head_offset(
+pub(crate) async fn head_offset(
     c: &reqwest::Client,
     base: &str,
     token: &str,
@@ -78,7 +85,7 @@ async fn head_offset(
     (r.status().as_u16(), off)
 }
 
-async fn tus_create(
+pub(crate) async fn tus_create(
     c: &reqwest::Client,
     base: &str,
     token: &str,
@@ -255,7 +262,7 @@ async fn tus_upload_survives_two_cuts_and_is_served_with_range() {
 }
 
 /// `POST /uploads` of one file with optional form fields; the status and body.
-async fn multipart(
+pub(crate) async fn multipart(
     c: &reqwest::Client,
     app: &TestApp,
     token: &str,

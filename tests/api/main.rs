@@ -1,16 +1,20 @@
 //! Integration tests: the daemon against real SQLite files, the machine's Redis and
 //! PostgreSQL servers, and the real `musicd` binary as a child process.
 
+mod accounts;
 mod auth;
 mod cli;
 mod credentials;
 mod db;
 mod downloads;
 mod edge;
+mod edge_limits;
+mod egress;
 mod events;
 mod helpers;
 mod jamendo;
 mod library;
+mod library_safety;
 mod queue;
 mod upstream;
 mod watches;

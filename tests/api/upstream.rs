@@ -24,6 +24,8 @@ pub enum Entry {
     Missing,
     /// 429 with `Retry-After: <secs>` for the first `n` requests, then the file.
     Limited(Arc<Vec<u8>>, &'static str, u32, Arc<Mutex<u32>>),
+    /// 302 to this URL.
+    Redirect(String),
 }
 
 /// The server's files, by path (without the leading `/`).
@@ -42,8 +44,14 @@ pub struct Upstream {
 impl Upstream {
     /// Starts the server on a free loopback port.
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// Starts the server on a free port of this loopback address (`127.0.0.2`, say: another
+    /// "host" that the address guard can tell apart from the first).
+    pub async fn start_on(ip: &str) -> Self {
         let mut up = Upstream::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         up.addr = Some(listener.local_addr().unwrap());
         let router = axum::Router::new()
             .route("/{*path}", axum::routing::get(serve))
@@ -89,6 +97,11 @@ impl Upstream {
 
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Requests seen for any path.
+    pub fn total_hits(&self) -> usize {
+        self.hits.lock().unwrap().values().sum()
     }
 }
 
@@ -164,6 +177,7 @@ async fn serve(
                 ([(header::CONTENT_TYPE, ct)], bytes.as_ref().clone()).into_response()
             }
         }
+        Some(Entry::Redirect(to)) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Some(Entry::Missing) | None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -13,7 +13,7 @@ use crate::helpers::*;
 use crate::upstream::*;
 
 /// Fails clearly when yt-dlp is missing, as the tests need the real program.
-fn require_ytdlp() {
+pub(crate) fn require_ytdlp() {
     let ok = std::process::Command::new("yt-dlp")
         .arg("--version")
         .output()
@@ -21,14 +21,14 @@ fn require_ytdlp() {
     assert!(ok, "yt-dlp must be installed (bash .ci/setup)");
 }
 
-async fn get(c: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
+pub(crate) async fn get(c: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
     let res = c.get(url).bearer_auth(token).send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
 /// `POST /downloads` for a ytdlp `url`; asserts the 202 and returns the task id.
-async fn request(c: &reqwest::Client, base: &str, token: &str, id: &str) -> String {
+pub(crate) async fn request(c: &reqwest::Client, base: &str, token: &str, id: &str) -> String {
     let (s, body) = post_json(
         c,
         format!("{base}/api/v1/downloads"),
@@ -41,7 +41,7 @@ async fn request(c: &reqwest::Client, base: &str, token: &str, id: &str) -> Stri
 }
 
 /// A page whose media yt-dlp's generic extractor finds in an HTML5 `<audio>` element.
-fn audio_page(title: &str, description: &str, src: &str) -> Entry {
+pub(crate) fn audio_page(title: &str, description: &str, src: &str) -> Entry {
     let html = format!(
         "<!DOCTYPE html><html><head><title>{title}</title>\
          <meta property=\"og:title\" content=\"{title}\">\
