@@ -88,6 +88,9 @@ impl Daemon {
             .env("MUSICD_FETCH_ALLOW_PRIVATE", "true")
             .env("MUSICD_JWT_SECRET", JWT_SECRET)
             .env("MUSICD_LOG_LEVEL", "warn")
+            // The benches measure the daemon, not its connection cap (1,024 by default):
+            // the SSE fan-out opens tens of thousands.
+            .env("MUSICD_HTTP__MAX_CONNECTIONS", "65536")
             .envs(extra.iter().map(|(k, v)| (k.to_string(), v.clone())))
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())

@@ -248,7 +248,7 @@ fn import_places_files_and_reports_failures() {
         ])
         .arg(input.join("tone.flac"))
         .status()
-        .expect("ffmpeg is installed by .ci/setup");
+        .expect("ffmpeg is installed by .ci/setup-test");
     assert!(ok.success());
     std::fs::write(input.join("notes.mp3"), b"this is not audio").unwrap();
     let lib = dir.join("lib");

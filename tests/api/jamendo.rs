@@ -29,7 +29,7 @@ print(json.dumps({"title": g("TIT2"), "artist": g("TPE1"), "album": g("TALB"), "
         .args(["-c", script])
         .arg(path)
         .output()
-        .expect("python3 with mutagen (bash .ci/setup)");
+        .expect("python3 with mutagen (bash .ci/setup-test)");
     assert!(
         out.status.success(),
         "{}",

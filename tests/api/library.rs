@@ -688,7 +688,7 @@ impl Browser {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("chromedriver (bash .ci/setup installs it)");
+            .expect("chromedriver (bash .ci/setup-test installs it)");
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         let profile = tempfile::tempdir().unwrap();

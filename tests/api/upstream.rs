@@ -214,7 +214,7 @@ pub fn tone(dir: &Path, name: &str, freq: u32, secs: u32) -> Vec<u8> {
         .args(["-ac", "2"])
         .arg(&out)
         .status()
-        .expect("ffmpeg must be installed (bash .ci/setup)");
+        .expect("ffmpeg must be installed (bash .ci/setup-test)");
     assert!(status.success(), "ffmpeg made {name}");
     std::fs::read(out).unwrap()
 }
