@@ -260,6 +260,25 @@ impl AudioDecoderStream {
         &self.info
     }
 
+    /// The container's own tags (the latest revision): media-level ones, then those of the
+    /// selected track. This is how Matroska/WebM tags are read, which lofty does not parse.
+    pub fn container_tags(&mut self) -> Vec<symphonia::core::meta::Tag> {
+        let track_id = self.track_id;
+        let mut meta = self.format.metadata();
+        let Some(rev) = meta.skip_to_latest() else {
+            return Vec::new();
+        };
+        let mut tags = rev.media.tags.clone();
+        for t in rev
+            .per_track
+            .iter()
+            .filter(|t| t.track_id == u64::from(track_id))
+        {
+            tags.extend(t.metadata.tags.iter().cloned());
+        }
+        tags
+    }
+
     /// Frames produced so far.
     pub fn frames_out(&self) -> u64 {
         self.frames_out

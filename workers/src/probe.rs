@@ -191,3 +191,94 @@ mod tests {
         assert_eq!(sniff_bytes(b"%PDF-1.7", false), None);
     }
 }
+
+/// The segment title of a Matroska/WebM file (`Segment/Info/Title`), where ffmpeg writes a
+/// track's title. symphonia's demuxer parses it but does not report it, and a Matroska crate
+/// would parse the whole file again for one string, so this walks the few EBML elements
+/// before the first cluster itself (at most 1 MiB of them).
+pub fn matroska_title(path: &Path) -> Option<String> {
+    let mut head = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut head)
+        .ok()?;
+    ebml_title(&head)
+}
+
+/// A variable-length EBML integer at `at`: (value, its length). For ids the marker bit is
+/// kept; for sizes it is dropped, and all ones means "unknown".
+fn vint(b: &[u8], at: usize, keep_marker: bool) -> Option<(u64, usize)> {
+    let first = *b.get(at)?;
+    let len = first.leading_zeros() as usize + 1;
+    if len > 8 {
+        return None;
+    }
+    let mut v = if keep_marker {
+        u64::from(first)
+    } else {
+        u64::from(first) & ((1u64 << (8 - len)) - 1)
+    };
+    for i in 1..len {
+        v = (v << 8) | u64::from(*b.get(at + i)?);
+    }
+    Some((v, len))
+}
+
+fn ebml_title(b: &[u8]) -> Option<String> {
+    const SEGMENT: u64 = 0x1853_8067;
+    const INFO: u64 = 0x1549_A966;
+    const TITLE: u64 = 0x7BA9;
+    const CLUSTER: u64 = 0x1F43_B675;
+    let mut at = 0usize;
+    let mut end = b.len();
+    while at < end {
+        let (id, il) = vint(b, at, true)?;
+        let (size, sl) = vint(b, at + il, false)?;
+        let body = at + il + sl;
+        if body > end {
+            return None;
+        }
+        let unknown = size == (1u64 << (7 * sl)) - 1;
+        let size = if unknown { (end - body) as u64 } else { size };
+        let next = body.checked_add(usize::try_from(size).ok()?)?;
+        match id {
+            // Containers we look inside: the rest of the walk is their body.
+            SEGMENT | INFO => {
+                at = body;
+                end = end.min(next);
+            }
+            TITLE => {
+                let raw = b.get(body..next)?;
+                let t = String::from_utf8_lossy(raw)
+                    .trim_end_matches('\0')
+                    .trim()
+                    .to_string();
+                return (!t.is_empty()).then_some(t);
+            }
+            CLUSTER => return None,
+            _ => at = next,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod ebml_tests {
+    use super::ebml_title;
+
+    #[test]
+    fn finds_the_title_and_survives_garbage() {
+        // Segment (unknown size) > Info > Title "Hi".
+        let doc = [
+            0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x15, 0x49,
+            0xa9, 0x66, 0x85, 0x7b, 0xa9, 0x82, b'H', b'i',
+        ];
+        assert_eq!(ebml_title(&doc).as_deref(), Some("Hi"));
+        for n in 0..doc.len() {
+            let _ = ebml_title(&doc[..n]);
+        }
+        assert_eq!(ebml_title(&[0x00, 0xff, 0x7b]), None);
+        assert_eq!(ebml_title(&[0x7b, 0xa9, 0x88, b'x']), None);
+    }
+}

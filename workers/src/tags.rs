@@ -374,7 +374,73 @@ pub fn read_tags_bytes(data: &[u8]) -> Result<TrackMeta> {
 
 fn read_tags_inner(path: &Path) -> Result<TrackMeta> {
     limit_allocations();
+    // lofty has no Matroska/WebM support: their tags come from the demuxer.
+    if crate::probe::sniff_file(path).ok() == Some(crate::probe::Container::Matroska) {
+        let mut stream = crate::decode::AudioDecoderStream::open(path)?;
+        let mut m = from_container_tags(&stream.container_tags());
+        // ffmpeg writes the title as the segment's Info/Title, which the demuxer reads but
+        // does not report.
+        if m.title.is_none() {
+            m.title = crate::probe::matroska_title(path);
+        }
+        return Ok(m);
+    }
     read_tags_from(Probe::open(path).map_err(tag_err)?)
+}
+
+/// Tags a demuxer read (Matroska `SimpleTag`s).
+fn from_container_tags(tags: &[symphonia::core::meta::Tag]) -> TrackMeta {
+    let mut m = TrackMeta::default();
+    for t in tags {
+        // The keys ffmpeg, mkvpropedit and most taggers write are taken by name: they write
+        // them without a target, which the demuxer reads as album level (ARTIST would become
+        // the album artist), while they mean the file's one track.
+        let value = t.raw.value.to_string();
+        let v = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        // The demuxer names a key with its target: `ALBUM@ARTIST`.
+        let key = t.raw.key.rsplit('@').next().unwrap_or_default();
+        match key.to_ascii_uppercase().as_str() {
+            "TITLE" => m.title = m.title.take().or(v),
+            "ARTIST" => m.artists.extend(v.filter(|a| !m.artists.contains(a))),
+            "ALBUM" => m.album = m.album.take().or(v),
+            "ALBUM_ARTIST" | "ALBUMARTIST" => m.album_artist = m.album_artist.take().or(v),
+            "DATE" | "DATE_RELEASED" => m.date = m.date.take().or(v),
+            "GENRE" => m.genres.extend(v),
+            "ISRC" => m.isrc = m.isrc.take().or(v),
+            _ => {
+                if let Some(std) = &t.std {
+                    standard(&mut m, std);
+                }
+            }
+        }
+    }
+    m
+}
+
+/// One of the demuxer's standard tags into `m`, unless `m` has that field already.
+fn standard(m: &mut TrackMeta, std: &symphonia::core::meta::StandardTag) {
+    use symphonia::core::meta::StandardTag as S;
+    let text = |v: &std::sync::Arc<String>| Some(v.trim().to_string()).filter(|s| !s.is_empty());
+    let count = |n: u64| u32::try_from(n).ok().filter(|n| *n > 0);
+    match std {
+        S::TrackNumber(n) => m.track_number = m.track_number.or(count(*n)),
+        S::TrackTotal(n) => m.track_total = m.track_total.or(count(*n)),
+        S::DiscNumber(n) => m.disc_number = m.disc_number.or(count(*n)),
+        S::DiscTotal(n) => m.disc_total = m.disc_total.or(count(*n)),
+        S::ReleaseDate(v) | S::RecordingDate(v) => m.date = m.date.take().or_else(|| text(v)),
+        S::ReleaseYear(y) | S::RecordingYear(y) => {
+            m.date = m.date.take().or_else(|| Some(y.to_string()));
+        }
+        S::Label(v) => m.label = m.label.take().or_else(|| text(v)),
+        S::Comment(v) => m.comment = m.comment.take().or_else(|| text(v)),
+        S::MusicBrainzRecordingId(v) => {
+            m.musicbrainz_recording_id = m.musicbrainz_recording_id.take().or_else(|| text(v));
+        }
+        S::MusicBrainzAlbumId(v) => {
+            m.musicbrainz_release_id = m.musicbrainz_release_id.take().or_else(|| text(v));
+        }
+        _ => {}
+    }
 }
 
 fn read_tags_from<R: std::io::Read + std::io::Seek>(probe: Probe<R>) -> Result<TrackMeta> {

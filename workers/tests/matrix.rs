@@ -235,3 +235,43 @@ fn album_gain_is_written_for_every_track() {
         assert!((tag - album).abs() < 0.01, "{tag} vs {album}");
     }
 }
+
+#[test]
+fn every_inputs_own_tags_are_read_and_kept() {
+    // ffmpeg tagged every input (Matroska/WebM too, which lofty cannot parse).
+    for (name, path) in &inputs().files {
+        let m = musicd_workers::tags::read_tags(path).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(m.title.as_deref(), Some("Source Title"), "{name}: {m:?}");
+        if *name == "aiff" {
+            // AIFF's text chunks have a name (read) but no album, and its author chunk is not
+            // taken as the artist.
+            continue;
+        }
+        assert_eq!(m.artists, ["Source Artist"], "{name}: {m:?}");
+        assert_eq!(m.album.as_deref(), Some("Tones"), "{name}: {m:?}");
+    }
+    // A WebM import with nothing said about it keeps its own tags (read back by mutagen).
+    let (_, webm) = inputs()
+        .files
+        .iter()
+        .find(|(n, _)| *n == "opus_webm")
+        .unwrap();
+    let lib = tempfile::tempdir().unwrap();
+    let opts = ProcessOptions {
+        format: OutputFormat::Opus,
+        ..Default::default()
+    };
+    let placed = process_file(
+        webm,
+        &opts,
+        &TrackMeta::default(),
+        lib.path(),
+        &|_, _| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let tags = mutagen_tags(&placed.path);
+    assert_eq!(tags["title"], serde_json::json!("Source Title"), "{tags}");
+    assert_eq!(tags["artist"], serde_json::json!("Source Artist"), "{tags}");
+    assert_eq!(tags["album"], serde_json::json!("Tones"), "{tags}");
+}
