@@ -133,10 +133,12 @@ async fn a_host_name_that_resolves_to_loopback_is_refused() {
     let (app, allowed, blocked, _s) = allowed_and_blocked().await;
     let c = &app.client;
     let admin = app.login(ADMIN, ADMIN_PW).await;
-    // The page is allowed; its audio is named by a host name that resolves to 127.0.0.1.
+    // The page and its audio URL are on the allowed host; the audio redirects to a host name
+    // that resolves to 127.0.0.1 (a check of the URLs before yt-dlp runs never sees it).
     let port = blocked.addr.unwrap().port();
-    let src = format!("http://localhost:{port}/secret.mp3");
-    allowed.set("page.html", audio_page("Named", "", &src));
+    let target = format!("http://localhost:{port}/secret.mp3");
+    allowed.set("moved.mp3", Entry::Redirect(target));
+    allowed.set("page.html", audio_page("Named", "", "moved.mp3"));
     let task = request(c, &app.base, &admin, &allowed.url("page.html")).await;
     let kid = failed_track(&app, &admin, &task).await;
     assert_eq!(kid["error_code"], json!("blocked_address"), "{kid}");
