@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, JwtKeys, ratelimit::LoginLimiter};
 use crate::config::{AuthMode, Config};
@@ -282,10 +283,13 @@ impl Application {
     /// Runs until `shutdown` fires: stops accepting requests, lets running jobs finish within
     /// `queue.shutdown_timeout`, hands the rest back, then returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Every background loop is tracked: none is left detached, and shutdown waits for
+        // them (each stops on the shutdown token).
+        let background = TaskTracker::new();
         let workers = self
             .run_workers
             .then(|| tokio::spawn(workers::run(self.shared.clone(), shutdown.clone())));
-        tokio::spawn(crate::limits::refresh_loop(
+        background.spawn(crate::limits::refresh_loop(
             self.shared.limits.clone(),
             self.shared.db.clone(),
             self.shared.config.clone(),
@@ -297,10 +301,10 @@ impl Application {
         ));
         if let (Some(listener), Some(app)) = (self.listener, self.app) {
             // The scheduler runs beside the API (`serve`), never in a `musicd worker`.
-            tokio::spawn(crate::scheduler::run(self.shared.clone(), shutdown.clone()));
+            background.spawn(crate::scheduler::run(self.shared.clone(), shutdown.clone()));
             let limiter_app = app.clone();
             let stop = shutdown.clone();
-            tokio::spawn(async move {
+            background.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,
@@ -308,14 +312,14 @@ impl Application {
                     }
                 }
             });
-            tokio::spawn(app.events.clone().tail(app.shutdown.clone()));
-            tokio::spawn(crate::api::uploads::sweep_loop(
+            background.spawn(app.events.clone().tail(app.shutdown.clone()));
+            background.spawn(crate::api::uploads::sweep_loop(
                 app.clone(),
                 shutdown.clone(),
             ));
             let app_stop = app.shutdown.clone();
             let outer = shutdown.clone();
-            tokio::spawn(async move {
+            background.spawn(async move {
                 outer.cancelled().await;
                 app_stop.cancel();
             });
@@ -329,6 +333,13 @@ impl Application {
             workers.await??;
         }
         reconciler.abort();
+        background.close();
+        if tokio::time::timeout(Duration::from_secs(5), background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks still running 5 s after shutdown; leaving them");
+        }
         Ok(())
     }
 }

@@ -1,0 +1,279 @@
+//! Parents and children: inserting a request's children, counting and listing them,
+//! settling the parent, cancel and retry of a tree, and the bounded enqueue window (held
+//! children released as others end).
+
+use super::*;
+
+/// Counts of a parent's children by status.
+pub async fn child_counts(db: &Db, parent_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM tasks WHERE parent_id = $1 GROUP BY status")
+        .bind(parent_id)
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// A parent's children in creation order.
+pub async fn children(
+    db: &Db,
+    parent_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Task>, sqlx::Error> {
+    sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE parent_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+    )))
+    .bind(parent_id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Marks a parent as waiting on its children (no lease: no worker holds it).
+pub async fn await_children(
+    db: &Db,
+    id: &str,
+    worker_id: &str,
+    source_title: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = 'processing', stage = 'children', lease_until = NULL,
+            worker_id = NULL, error = NULL, error_code = NULL, output_path = COALESCE($3, output_path),
+            updated_at = $4
+         WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(worker_id)
+    .bind(source_title)
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// How a parent that waits on children ends, once none is active any more: its status and
+/// error message (`None` while a child is still active).
+pub async fn children_outcome(
+    db: &Db,
+    parent_id: &str,
+) -> Result<Option<(&'static str, Option<String>)>, sqlx::Error> {
+    let counts = child_counts(db, parent_id).await?;
+    let n = |s: &str| {
+        counts
+            .iter()
+            .filter(|(k, _)| k == s)
+            .map(|(_, c)| *c)
+            .sum::<i64>()
+    };
+    let active = n(status::QUEUED) + n(status::RUNNING) + n("processing");
+    if active > 0 {
+        return Ok(None);
+    }
+    let (done, skipped, failed, cancelled) = (
+        n(status::DONE),
+        n(status::SKIPPED),
+        n(status::FAILED),
+        n(status::CANCELLED),
+    );
+    let total = done + skipped + failed + cancelled;
+    Ok(Some(if total == 0 || (failed == 0 && cancelled == 0) {
+        (status::DONE, None)
+    } else if done + skipped > 0 {
+        (
+            status::DONE,
+            Some(format!("{failed} of {total} failed, {cancelled} cancelled")),
+        )
+    } else if failed > 0 {
+        (status::FAILED, Some(format!("all {failed} failed")))
+    } else {
+        (status::CANCELLED, None)
+    }))
+}
+
+/// Ends a parent that waits on children with `outcome` (from [`children_outcome`]); false when
+/// it had ended already (another process settled it).
+pub async fn end_parent(
+    db: &Db,
+    parent_id: &str,
+    (st, msg): (&str, Option<String>),
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE tasks SET status = $2, error = $3, error_code = $4, active_key = NULL, progress = 1.0,
+            finished_at = $5, updated_at = $5
+         WHERE id = $1 AND status = 'processing'",
+    )
+    .bind(parent_id)
+    .bind(st)
+    .bind(&msg)
+    .bind(msg.as_ref().map(|_| "children_failed"))
+    .bind(now)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Cancels a task and its active children. Returns the ids that changed.
+pub async fn cancel(db: &Db, id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let now = now_ms();
+    sqlx::query_scalar(
+        "UPDATE tasks SET status = 'cancelled', lease_until = NULL, active_key = NULL,
+            finished_at = $2, updated_at = $2
+         WHERE (id = $1 OR parent_id = $1) AND status IN ('queued', 'running', 'processing')
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Puts a task's failed children (or the task itself, without children) back in the queue,
+/// with `extra` more attempts; the parent waits on them again. Returns `(id, pool)` to enqueue.
+pub async fn retry_failed(
+    db: &Db,
+    id: &str,
+    extra: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let now = now_ms();
+    let children: Vec<(String, String)> = sqlx::query_as(
+        "UPDATE tasks SET status = 'queued', error = NULL, error_code = NULL, finished_at = NULL,
+            max_attempts = attempts + $2, run_after = NULL, updated_at = $3, held = 0
+         WHERE parent_id = $1 AND status = 'failed' RETURNING id, pool",
+    )
+    .bind(id)
+    .bind(extra)
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?;
+    if !children.is_empty() {
+        sqlx::query(
+            "UPDATE tasks SET status = 'processing', error = NULL, error_code = NULL,
+                finished_at = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+        return Ok(children);
+    }
+    sqlx::query_as(
+        "UPDATE tasks SET status = 'queued', error = NULL, error_code = NULL, finished_at = NULL,
+            max_attempts = attempts + $2, run_after = NULL, updated_at = $3
+         WHERE id = $1 AND status = 'failed'
+            AND NOT EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = $1)
+         RETURNING id, pool",
+    )
+    .bind(id)
+    .bind(extra)
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Inserts many children of a parent in one transaction.
+/// Children past the first `window` are held: queueable only once released.
+pub async fn insert_children(
+    db: &Db,
+    parent: &Task,
+    children: &[NewTask],
+    window: usize,
+) -> Result<Vec<Task>, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let mut out = Vec::with_capacity(children.len());
+    for (i, c) in children.iter().enumerate() {
+        let now = now_ms() + i as i64 / 1000;
+        let t = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tasks (id, parent_id, owner_id, kind, pool, status, stage, max_attempts, source,
+                options, idempotency_key, held, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $12, $11, $11) RETURNING {COLUMNS}"
+        )))
+        .bind(new_id())
+        .bind(&parent.id)
+        .bind(&parent.owner_id)
+        .bind(&c.kind)
+        .bind(&c.pool)
+        .bind(if c.pool == "cpu" { "process" } else { "fetch" })
+        .bind(c.max_attempts)
+        .bind(&c.source)
+        .bind(c.options.to_string())
+        .bind(&c.idempotency_key)
+        .bind(now)
+        .bind(i64::from(i >= window))
+        .fetch_one(&mut *tx)
+        .await?;
+        out.push(t);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Ids of active top-level tasks of one owner (or everyone), for cancel-all.
+pub async fn active_roots(db: &Db, owner_id: Option<&str>) -> Result<Vec<String>, sqlx::Error> {
+    let owner = if owner_id.is_some() {
+        "AND owner_id = $1"
+    } else {
+        "AND $1 IS NULL"
+    };
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM tasks WHERE parent_id IS NULL
+            AND status IN ('queued', 'running', 'processing') {owner}"
+    )))
+    .bind(owner_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Releases up to `window` minus the active, released children of a parent: held children
+/// become queueable, oldest first. Returns `(id, pool)` of those released, to enqueue.
+pub async fn release_held(
+    db: &Db,
+    parent_id: &str,
+    window: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let active: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks WHERE parent_id = $1 AND held = 0
+            AND status IN ('queued', 'running')",
+    )
+    .bind(parent_id)
+    .fetch_one(&db.pool)
+    .await?;
+    let room = window - active;
+    if room <= 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, pool FROM tasks WHERE parent_id = $1 AND held = 1 AND status = 'queued'
+         ORDER BY created_at, id LIMIT $2",
+    )
+    .bind(parent_id)
+    .bind(room)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut released = Vec::with_capacity(ids.len());
+    for (id, pool) in ids {
+        // Compare-and-set: of two processes releasing at once, one wins each row.
+        let r =
+            sqlx::query("UPDATE tasks SET held = 0, updated_at = $2 WHERE id = $1 AND held = 1")
+                .bind(&id)
+                .bind(now_ms())
+                .execute(&db.pool)
+                .await?;
+        if r.rows_affected() > 0 {
+            released.push((id, pool));
+        }
+    }
+    Ok(released)
+}
+
+/// Parents that have held children and room to release more (for the reconciler).
+pub async fn parents_with_held(db: &Db, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT parent_id FROM tasks WHERE held = 1 AND status = 'queued'
+            AND parent_id IS NOT NULL LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
