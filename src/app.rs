@@ -15,8 +15,9 @@ use crate::auth::{self, JwtKeys, ratelimit::LoginLimiter};
 use crate::config::{AuthMode, Config};
 use crate::db::{Db, users, users::User};
 use crate::events::EventBus;
+use crate::jobs::pools as workers;
 use crate::jobs::{self, Shared};
-use crate::queue::{Queue, workers};
+use crate::queue::Queue;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -198,17 +199,12 @@ impl Application {
             crate::watch::load_settings(&db, &config).await?,
         ));
         let vault = Arc::new(crate::credentials::Vault::load(&config)?);
-        let shared = Arc::new(Shared {
+        let env = Arc::new(crate::providers::Env {
             vault,
             limits,
-            events: events.clone(),
             config: config.clone(),
             db: db.clone(),
-            queue: queue.clone(),
-            worker_id: workers::new_worker_id(),
-            hand_back: CancellationToken::new(),
             providers: crate::providers::Registry::new(&config),
-            watch_wake: Arc::new(tokio::sync::Notify::new()),
             egress: crate::egress::Egress::start(crate::egress::Rules {
                 allow_private: config.fetch_allow_private,
                 allow_ips: config.fetch_allow_ips.clone(),
@@ -216,6 +212,14 @@ impl Application {
             })
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the egress proxy on loopback: {e}"))?,
+        });
+        let shared = Arc::new(Shared {
+            env,
+            events: events.clone(),
+            queue: queue.clone(),
+            worker_id: workers::new_worker_id(),
+            hand_back: CancellationToken::new(),
+            watch_wake: Arc::new(tokio::sync::Notify::new()),
         });
         if role == Role::Worker {
             return Ok(Self {

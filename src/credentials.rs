@@ -27,7 +27,7 @@ impl Vault {
     /// The vault of this installation (generating its secret on first use).
     pub fn load(config: &Config) -> anyhow::Result<Self> {
         let secret = if config.credentials_secret.is_empty() {
-            crate::auth::load_or_create_secret_file(
+            crate::secrets::load_or_create_secret_file(
                 &config.data_dir,
                 "credentials_secret",
                 "a credentials secret",

@@ -273,7 +273,7 @@ pub async fn refresh_loop(
             Ok(l) => limits.apply(l),
             Err(e) => tracing::debug!("cannot read limits: {e}"),
         }
-        match crate::watch::load_settings(&db, &config).await {
+        match crate::db::settings::load_watch(&db, &config).await {
             Ok(w) => limits.apply_watch(w),
             Err(e) => tracing::debug!("cannot read watch settings: {e}"),
         }

@@ -139,7 +139,7 @@ impl From<sqlx::Error> for ApiError {
 /// 503 `shutting_down` when the daemon is stopping.
 impl From<crate::jobs::JobError> for ApiError {
     fn from(e: crate::jobs::JobError) -> Self {
-        use crate::jobs::JobError;
+        use crate::failure::JobError;
         match e {
             JobError::Permanent { code, message } | JobError::Transient { code, message, .. } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, code, message)

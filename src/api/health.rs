@@ -60,7 +60,7 @@ pub async fn deep(State(app): State<AppState>, _admin: Admin) -> ApiResult<Respo
         .all(|c| c["ok"] == json!(true));
     // Providers are reported, not judged: a missing yt-dlp does not make the daemon unhealthy.
     let fetcher = crate::providers::Fetcher::new(
-        app.shared.clone(),
+        app.shared.env.clone(),
         app.config.data_dir.join("staging"),
         app.shutdown.child_token(),
     );

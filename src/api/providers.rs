@@ -9,7 +9,7 @@ use super::extract::ApiQuery;
 use super::ok;
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::jobs::JobError;
+use crate::failure::JobError;
 use crate::providers::{Fetcher, URL_ID_PROVIDERS, parse_user_url};
 
 /// Every provider with the kinds it resolves.
@@ -17,7 +17,7 @@ use crate::providers::{Fetcher, URL_ID_PROVIDERS, parse_user_url};
     responses((status = 200, description = "The providers")))]
 pub async fn list(State(app): State<AppState>, _id: Identity) -> ApiResult<Response> {
     let staging = app.config.data_dir.join("staging");
-    let fetcher = Fetcher::new(app.shared.clone(), staging, app.shutdown.child_token());
+    let fetcher = Fetcher::new(app.shared.env.clone(), staging, app.shutdown.child_token());
     let mut items = Vec::new();
     for p in app.shared.providers.all() {
         let info = p.info();
@@ -177,7 +177,7 @@ impl Scratch {
             .join(format!("api-{}", crate::db::new_id()));
         std::fs::create_dir_all(&staging).map_err(ApiError::internal)?;
         Ok(Self {
-            fetch: Fetcher::new(app.shared.clone(), staging, app.shutdown.child_token()),
+            fetch: Fetcher::new(app.shared.env.clone(), staging, app.shutdown.child_token()),
         })
     }
 }

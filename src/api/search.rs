@@ -11,7 +11,7 @@ use super::extract::ApiQuery;
 use super::ok;
 use crate::app::AppState;
 use crate::auth::Identity;
-use crate::jobs::JobError;
+use crate::failure::JobError;
 use crate::providers::Fetcher;
 
 /// What to search for.
@@ -68,7 +68,7 @@ pub async fn search(
         .join(format!("search-{}", crate::db::new_id()));
     std::fs::create_dir_all(&staging).map_err(ApiError::internal)?;
     let fetcher = Fetcher::new(
-        app.shared.clone(),
+        app.shared.env.clone(),
         staging.clone(),
         app.shutdown.child_token(),
     );

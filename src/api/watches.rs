@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::{Admin, Identity};
 use crate::config::WatchConfig;
 use crate::db::watches::{self, Watch};
-use crate::jobs::JobError;
+use crate::failure::JobError;
 use crate::providers::{Fetcher, looks_like_feed};
 use crate::scheduler::enqueue_check;
 
@@ -112,7 +112,7 @@ fn check_output(app: &AppState, format: Option<&str>, quality: Option<&str>) -> 
 /// Where a URL points: a feed (`podcast`), else a page for yt-dlp.
 async fn sniff(app: &AppState, url: &str) -> ApiResult<(&'static str, &'static str)> {
     let staging = app.config.data_dir.join("staging");
-    let fetch = Fetcher::new(app.shared.clone(), staging, app.shutdown.child_token());
+    let fetch = Fetcher::new(app.shared.env.clone(), staging, app.shutdown.child_token());
     let doc = fetch
         .document(url, app.config.media.max_feed_size.as_u64(), None, None)
         .await
@@ -381,7 +381,9 @@ pub async fn check(
     if q.dry_run {
         let mut scratch = Scratch::new(&app)?;
         scratch.fetch.release_types = w.release_types();
-        let report = crate::watch::check(&app.shared, &w, &scratch.fetch, None).await;
+        let report = crate::watch::plan(&app.shared.env, &w, &scratch.fetch, true)
+            .await
+            .map(|p| p.report);
         return match report {
             Ok(r) => Ok(ok(r)),
             Err(e) => Err(ApiError::new(

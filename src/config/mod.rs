@@ -2,6 +2,7 @@
 //! → `MUSICD_*` environment → command-line flags. Unknown keys and bad values are errors
 //! that name the key; secrets never appear in `Debug` or `config print`.
 
+pub mod schedule;
 mod sections;
 pub use sections::*;
 

@@ -88,7 +88,7 @@ impl Default for WatchConfig {
 impl WatchConfig {
     /// Checks every value; the error names the field.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        crate::watch::parse_schedule(&self.default_schedule)
+        super::schedule::parse_schedule(&self.default_schedule)
             .map_err(|e| ("default_schedule", e))?;
         if self.max_concurrent_checks == 0 || self.max_concurrent_checks as usize > MAX_POOL {
             return Err((

@@ -24,3 +24,23 @@ pub async fn put(db: &Db, key: &str, value: &str) -> Result<(), sqlx::Error> {
     .await?;
     Ok(())
 }
+
+/// The settings key the watch settings are stored under.
+const WATCH_KEY: &str = "watch";
+
+/// The stored watch settings, or the configuration's.
+pub async fn load_watch(
+    db: &Db,
+    config: &crate::config::Config,
+) -> Result<crate::config::WatchConfig, sqlx::Error> {
+    Ok(get(db, WATCH_KEY)
+        .await?
+        .and_then(|s| serde_json::from_str::<crate::config::WatchConfig>(&s).ok())
+        .filter(|w| w.validate().is_ok())
+        .unwrap_or_else(|| config.watch.clone()))
+}
+
+/// Stores the watch settings for every process.
+pub async fn store_watch(db: &Db, w: &crate::config::WatchConfig) -> Result<(), sqlx::Error> {
+    put(db, WATCH_KEY, &serde_json::to_string(w).unwrap_or_default()).await
+}

@@ -40,7 +40,7 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
     let opts: DownloadOptions = ctx.options()?;
     let shared = &ctx.shared;
     let staging = track::staging_dir(&shared.config, &ctx.task.id, true)?;
-    let mut fetcher = Fetcher::new(shared.clone(), staging.clone(), ctx.stop.clone());
+    let mut fetcher = Fetcher::new(shared.env.clone(), staging.clone(), ctx.stop.clone());
     fetcher.release_types = opts.release_types.clone().unwrap_or_default();
     ctx.progress("resolving", 0.0).await?;
     let mut prefetched = None;

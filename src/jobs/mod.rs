@@ -10,9 +10,12 @@ pub use publish::*;
 pub use runner::*;
 pub use settle::*;
 
+pub use crate::failure::{JobError, pipeline_error};
+
 pub mod check_watch;
 pub mod download;
 pub mod ping;
+pub mod pools;
 pub mod track;
 
 use std::sync::Arc;
@@ -20,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
 use crate::db::Db;
 use crate::db::tasks::{self, Claim, Task, status};
 use crate::events::EventBus;
@@ -29,10 +31,9 @@ use crate::queue::{Pool, Queue, backoff};
 /// What a job needs from the process that runs it.
 #[derive(Debug)]
 pub struct Shared {
-    /// Effective configuration.
-    pub config: Config,
-    /// State database.
-    pub db: Db,
+    /// What providers may use too (configuration, database, credentials, limits,
+    /// providers, egress); `Shared` derefs to it.
+    pub env: Arc<crate::providers::Env>,
     /// Queue, for follow-up jobs and retries.
     pub queue: Queue,
     /// Unique per process: `host-pid-random`.
@@ -41,16 +42,16 @@ pub struct Shared {
     pub hand_back: CancellationToken,
     /// Where progress and state changes go.
     pub events: Arc<EventBus>,
-    /// The sources of audio.
-    pub providers: crate::providers::Registry,
-    /// Jobs per pool and connections per host, changeable at run time.
-    pub limits: Arc<crate::limits::Limits>,
-    /// Opens stored provider credentials.
-    pub vault: Arc<crate::credentials::Vault>,
     /// Wakes the scheduler after a watch or the watch settings changed.
     pub watch_wake: Arc<tokio::sync::Notify>,
-    /// The filtering proxy that programs doing their own networking (yt-dlp) go through.
-    pub egress: Arc<crate::egress::Egress>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = crate::providers::Env;
+
+    fn deref(&self) -> &Self::Target {
+        &self.env
+    }
 }
 
 /// How a job ended well.
@@ -73,84 +74,10 @@ pub enum Outcome {
     },
 }
 
-/// Maps a media pipeline error to a job error, keeping its code and whether to retry.
-pub fn pipeline_error(e: musicd_workers::PipelineError) -> JobError {
-    if e.code_str() == "cancelled" {
-        JobError::Interrupted
-    } else if e.transient {
-        JobError::Transient {
-            code: e.code_str(),
-            message: e.message,
-            retry_after: e.retry_after,
-        }
-    } else {
-        JobError::permanent(e.code_str(), e.message)
-    }
-}
-
 /// Records where a job placed its result.
 pub async fn record_output(ctx: &JobCtx, path: &str) -> Result<(), JobError> {
     tasks::set_output(&ctx.shared.db, &ctx.task.id, &ctx.shared.worker_id, path).await?;
     Ok(())
-}
-
-/// A job's failure, classified for the runner.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Bad input or a definitive upstream answer: fail now.
-    #[error("{message}")]
-    Permanent {
-        /// Stable code, e.g. `unsupported_media_type`.
-        code: &'static str,
-        /// Human-readable reason.
-        message: String,
-    },
-    /// Network trouble, 429, 5xx: retry later.
-    #[error("{message}")]
-    Transient {
-        /// Stable code, e.g. `upstream_unavailable`.
-        code: &'static str,
-        /// Human-readable reason.
-        message: String,
-        /// Upstream's `Retry-After`, if any.
-        retry_after: Option<Duration>,
-    },
-    /// The run was interrupted (cancel or shutdown); the runner decides what that means.
-    #[error("interrupted")]
-    Interrupted,
-}
-
-impl JobError {
-    /// A permanent failure.
-    pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
-        JobError::Permanent {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// A transient failure without `Retry-After`.
-    pub fn transient(code: &'static str, message: impl Into<String>) -> Self {
-        JobError::Transient {
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    /// The stable code (`interrupted` for an interruption).
-    pub fn code(&self) -> &'static str {
-        match self {
-            JobError::Permanent { code, .. } | JobError::Transient { code, .. } => code,
-            JobError::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl From<sqlx::Error> for JobError {
-    fn from(e: sqlx::Error) -> Self {
-        JobError::transient("database_error", format!("database: {e}"))
-    }
 }
 
 /// A running job's view of its task.

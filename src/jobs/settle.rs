@@ -37,7 +37,7 @@ pub(super) async fn finished_parent(shared: &Shared, parent: &Task) -> anyhow::R
         download::KIND => download::write_playlist(shared, parent).await,
         check_watch::KIND => {
             let o: check_watch::CheckOptions = serde_json::from_str(&parent.options)?;
-            crate::watch::write_playlist(shared, &o.watch_id).await
+            crate::watch::write_playlist(&shared.env, &o.watch_id).await
         }
         _ => Ok(()),
     }

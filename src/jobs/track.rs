@@ -63,20 +63,7 @@ pub fn clean_staging(config: &Config, task_id: &str) {
     let _ = std::fs::remove_dir_all(pipeline_staging(config, task_id));
 }
 
-/// Fetch settings from the configuration.
-pub fn fetch_options(config: &Config) -> musicd_workers::fetch::FetchOptions {
-    musicd_workers::fetch::FetchOptions {
-        allow_private: config.fetch_allow_private,
-        allow_ips: config.fetch_allow_ips.clone(),
-        max_bytes: config.media.max_input_size.as_u64(),
-        max_attempts: 3,
-        // A longer `Retry-After` hands the task back to the ledger, where it shows as
-        // `waiting` with its time, instead of holding a worker in a silent sleep.
-        max_backoff: std::time::Duration::from_secs(2),
-        proxy: Some(config.fetch.proxy.clone()).filter(|p| !p.is_empty()),
-        ..Default::default()
-    }
-}
+pub use crate::providers::fetch_options;
 
 /// Runs the stage the task is in.
 pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
@@ -115,7 +102,7 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
     };
     let dest = dir.join("source");
     let provider = ctx.shared.providers.get(&opts.provider);
-    let fetcher = Fetcher::new(ctx.shared.clone(), dir.clone(), ctx.stop.clone());
+    let fetcher = Fetcher::new(ctx.shared.env.clone(), dir.clone(), ctx.stop.clone());
     let to = AudioFetch {
         staging: &dir,
         progress: &|d, t| ctx.report_bytes_sync(d, t),

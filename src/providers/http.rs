@@ -2,7 +2,7 @@
 //! pipeline), then the URL's file name.
 
 use super::{Fetcher, Provider, ProviderInfo, Resolved, TrackInfo, url_stem};
-use crate::jobs::JobError;
+use crate::failure::JobError;
 
 /// The direct-URL provider.
 pub struct Http;

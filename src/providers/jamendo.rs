@@ -9,7 +9,7 @@ use super::{
     TrackInfo,
 };
 use crate::config::JamendoConfig;
-use crate::jobs::JobError;
+use crate::failure::JobError;
 
 /// Largest API answer read.
 const MAX_ANSWER: u64 = 8 * 1024 * 1024;

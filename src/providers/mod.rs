@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::jobs::JobError;
+use crate::failure::JobError;
 
 /// Metadata of one track as a provider knows it (before the file's own tags).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -213,6 +213,39 @@ pub trait Provider: Send + Sync {
     }
 }
 
+/// What providers may use of the process: its configuration, database, stored credentials,
+/// limits, the provider registry and the egress proxy; nothing of the queue or the runner.
+#[derive(Debug)]
+pub struct Env {
+    /// Effective configuration.
+    pub config: crate::config::Config,
+    /// State database.
+    pub db: crate::db::Db,
+    /// Opens stored provider credentials.
+    pub vault: Arc<crate::credentials::Vault>,
+    /// Jobs per pool and connections per host, changeable at run time.
+    pub limits: Arc<crate::limits::Limits>,
+    /// The sources of audio.
+    pub providers: Registry,
+    /// The filtering proxy that programs doing their own networking (yt-dlp) go through.
+    pub egress: Arc<crate::egress::Egress>,
+}
+
+/// Fetch settings from the configuration.
+pub fn fetch_options(config: &crate::config::Config) -> musicd_workers::fetch::FetchOptions {
+    musicd_workers::fetch::FetchOptions {
+        allow_private: config.fetch_allow_private,
+        allow_ips: config.fetch_allow_ips.clone(),
+        max_bytes: config.media.max_input_size.as_u64(),
+        max_attempts: 3,
+        // A longer `Retry-After` hands the task back to the ledger, where it shows as
+        // `waiting` with its time, instead of holding a worker in a silent sleep.
+        max_backoff: std::time::Duration::from_secs(2),
+        proxy: Some(config.fetch.proxy.clone()).filter(|p| !p.is_empty()),
+        ..Default::default()
+    }
+}
+
 /// Guarded HTTP access for providers: SSRF checks, size caps, retries (the media crate's
 /// fetch), into a private staging directory; and the process's configuration and stored
 /// credentials.
@@ -224,30 +257,30 @@ pub struct Fetcher {
     /// Stops a fetch.
     pub cancel: tokio_util::sync::CancellationToken,
     /// Configuration, database, credentials, limits.
-    pub shared: Arc<crate::jobs::Shared>,
+    pub env: Arc<Env>,
     /// Release types an artist request keeps (`album`, `single`, …); empty keeps all.
     pub release_types: Vec<String>,
 }
 
 impl Fetcher {
-    /// A fetcher for `shared`'s configuration, staging under `staging`.
+    /// A fetcher for `env`'s configuration, staging under `staging`.
     pub fn new(
-        shared: Arc<crate::jobs::Shared>,
+        env: Arc<Env>,
         staging: std::path::PathBuf,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Self {
         Self {
-            options: crate::jobs::track::fetch_options(&shared.config),
+            options: fetch_options(&env.config),
             staging,
             cancel,
-            shared,
+            env,
             release_types: Vec::new(),
         }
     }
 
     /// A stored credential of `provider`, or a clear error naming how to set it.
     pub async fn credential(&self, provider: &str, name: &str) -> Result<String, JobError> {
-        match self.shared.vault.get(&self.shared.db, provider, name).await {
+        match self.env.vault.get(&self.env.db, provider, name).await {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(JobError::permanent(
                 "credentials_missing",
@@ -306,7 +339,7 @@ impl Fetcher {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
-        let limits = &self.shared.limits;
+        let limits = &self.env.limits;
         if let Some(until) = limits.paused_until(&host) {
             tokio::select! {
                 _ = tokio::time::sleep_until(until.into()) => {}
@@ -317,7 +350,7 @@ impl Fetcher {
             if let Some(wait) = e.retry_after {
                 limits.pause_host(&host, wait);
             }
-            crate::jobs::pipeline_error(e)
+            crate::failure::pipeline_error(e)
         })
     }
 
@@ -329,9 +362,9 @@ impl Fetcher {
         url: &str,
         max: u64,
     ) -> Result<(Vec<u8>, Option<String>), JobError> {
-        self.shared
+        self.env
             .providers
-            .admit(provider, &self.shared.limits, &self.cancel)
+            .admit(provider, &self.env.limits, &self.cancel)
             .await?;
         self.bytes(url, max).await.inspect_err(|e| {
             if let JobError::Transient {
@@ -339,9 +372,7 @@ impl Fetcher {
                 ..
             } = e
             {
-                self.shared
-                    .limits
-                    .pause_host(&provider_key(provider), *wait);
+                self.env.limits.pause_host(&provider_key(provider), *wait);
             }
         })
     }

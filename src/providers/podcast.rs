@@ -3,7 +3,7 @@
 //! cover.
 
 use super::{Fetcher, Provider, ProviderInfo, Resolved, TrackInfo};
-use crate::jobs::JobError;
+use crate::failure::JobError;
 
 /// The podcast provider.
 pub struct Podcast;
@@ -25,7 +25,7 @@ impl Provider for Podcast {
                 format!("podcast has no kind `{kind}`"),
             ));
         }
-        let max = fetch.shared.config.media.max_feed_size.as_u64();
+        let max = fetch.env.config.media.max_feed_size.as_u64();
         let (body, _) = fetch.bytes(id, max).await.map_err(|e| over_cap(e, max))?;
         parse(&body, id)
     }

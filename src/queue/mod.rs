@@ -3,7 +3,6 @@
 //! `io` and `cpu`, each consumed by its own worker pool. Messages carry only a task id.
 
 pub mod backoff;
-pub mod workers;
 
 use std::time::Duration;
 

@@ -34,7 +34,7 @@ use super::{
     parse_user_url,
 };
 use crate::config::YtdlpConfig;
-use crate::jobs::JobError;
+use crate::failure::JobError;
 
 /// Kinds: `url` lets yt-dlp decide between a track and a collection.
 const KINDS: &[&str] = &["track", "playlist", "artist", "url"];
@@ -96,13 +96,7 @@ impl Ytdlp {
 
     /// Options of every run.
     fn base_args(&self, fetch: &Fetcher) -> Vec<OsString> {
-        let max = fetch
-            .shared
-            .config
-            .media
-            .max_input_size
-            .as_u64()
-            .to_string();
+        let max = fetch.env.config.media.max_input_size.as_u64().to_string();
         [
             "--ignore-config",
             "--no-exec",
@@ -133,9 +127,9 @@ impl Ytdlp {
         guard_host(&url, fetch)?;
         remove_ours(to.staging, None);
         fetch
-            .shared
+            .env
             .providers
-            .admit("ytdlp", &fetch.shared.limits, to.cancel)
+            .admit("ytdlp", &fetch.env.limits, to.cancel)
             .await?;
         let mut args = self.base_args(fetch);
         let mut home = OsString::from("home:");
@@ -164,7 +158,7 @@ impl Ytdlp {
             "--".into(),
             url.as_str().into(),
         ]);
-        let max = fetch.shared.config.media.max_input_size.as_u64();
+        let max = fetch.env.config.media.max_input_size.as_u64();
         let ran = match self
             .run(
                 fetch,
@@ -260,9 +254,9 @@ impl Provider for Ytdlp {
         let url = check_id(id).map_err(|m| JobError::permanent("validation_error", m))?;
         guard_host(&url, fetch)?;
         fetch
-            .shared
+            .env
             .providers
-            .admit("ytdlp", &fetch.shared.limits, &fetch.cancel)
+            .admit("ytdlp", &fetch.env.limits, &fetch.cancel)
             .await?;
         let mut args = self.base_args(fetch);
         args.extend(["--dump-single-json", "--flat-playlist"].map(OsString::from));

@@ -61,7 +61,7 @@ impl Ytdlp {
         read: Read<'_>,
         cancel: &CancellationToken,
     ) -> Result<Ran, JobError> {
-        let egress = fetch.shared.egress.session();
+        let egress = fetch.env.egress.session();
         let mut cmd = tokio::process::Command::new(&self.path);
         cmd.arg("--proxy")
             .arg(egress.proxy_url())

@@ -8,8 +8,8 @@ use std::time::Duration;
 use apalis::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use super::{Pool, Queue};
 use crate::jobs::{self, Shared};
+use crate::queue::{Pool, Queue};
 
 /// A process-unique worker id: host, pid and a random suffix.
 pub fn new_worker_id() -> String {
@@ -35,7 +35,7 @@ macro_rules! register_pool {
                 .backend(storage.clone().poll_with_interval(poll))
                 .concurrency(concurrency)
                 .parallelize(tokio::spawn)
-                .build(move |msg: super::JobMsg| {
+                .build(move |msg: crate::queue::JobMsg| {
                     let shared = shared.clone();
                     async move {
                         jobs::run(shared, msg.task_id, pool)
