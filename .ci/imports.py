@@ -3,7 +3,9 @@
 the circles in it (strongly connected components of more than one module).
 
 A module's imports are every `crate::<name>` path in its files (use declarations and inline
-paths). Usage: python3 .ci/imports.py [--strict]  (--strict: exit 1 when there is a circle).
+paths, not comments or test modules). It also checks the layer table of
+docs/ARCHITECTURE.md: every module is in a layer, and imports only its layer or below.
+Usage: python3 .ci/imports.py [--strict]  (--strict: exit 1 on a circle or a layer breach).
 """
 import os
 import re
@@ -72,13 +74,30 @@ def main():
     for m in sorted(mods):
         print(f"{m} -> {', '.join(sorted(d for d in edges.get(m, ()) if d in mods)) or '-'}")
     circles = [c for c in sccs if len(c) > 1]
+    doc = open(os.path.join(ROOT, '..', 'docs', 'ARCHITECTURE.md'), encoding='utf-8').read()
+    table = doc.split('<!-- layers:', 1)[1].split('\n\n', 1)[0] if '<!-- layers:' in doc else ''
+    layer = {}
+    for row in table.splitlines():
+        cells = [c.strip() for c in row.strip().strip('|').split('|')]
+        if len(cells) >= 2 and cells[0].isdigit():
+            for name in re.findall(r'`([a-z_]+)`', cells[1]):
+                layer[name] = int(cells[0])
+    breaches = [f"{m} is in no layer of docs/ARCHITECTURE.md" for m in sorted(mods) if m not in layer]
+    for m in sorted(mods):
+        for d in sorted(edges.get(m, ())):
+            if d in mods and m in layer and d in layer and layer[d] > layer[m]:
+                breaches.append(f"{m} (layer {layer[m]}) imports {d} (layer {layer[d]})")
     print()
     if circles:
         for c in circles:
             print('circle:', ' <-> '.join(c))
     else:
         print('no circles')
-    if '--strict' in sys.argv and circles:
+    for b in breaches:
+        print('layer:', b)
+    if not breaches:
+        print('every import goes to its own layer or below')
+    if '--strict' in sys.argv and (circles or breaches):
         sys.exit(1)
 
 

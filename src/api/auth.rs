@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::{ok, with_status};
-use crate::app::{App, AppState};
-use crate::auth::{self, Identity, extract::Via};
+use crate::api::identity::{Identity, Via};
+use crate::api::state::{App, AppState};
+use crate::auth;
 use crate::config::AuthMode;
 use crate::db::{now_ms, tokens, users, users::User};
 
@@ -269,7 +270,7 @@ pub async fn logout(
     for f in &ended {
         tokens::revoke_family(&app.db, f).await?;
         app.user_cache
-            .forget(&crate::auth::extract::session_key(&id.user.id, f));
+            .forget(&crate::api::identity::session_key(&id.user.id, f));
     }
     Ok(ok(serde_json::json!({ "logged_out": true })))
 }

@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::ok;
-use crate::app::AppState;
-use crate::auth::Admin;
+use crate::api::identity::Admin;
+use crate::api::state::AppState;
 use crate::credentials::mask;
 use crate::db::credentials;
 

@@ -7,8 +7,8 @@ use axum::response::Response;
 use super::error::ApiResult;
 use super::extract::ApiJson;
 use super::with_status;
-use crate::app::AppState;
-use crate::auth::Admin;
+use crate::api::identity::Admin;
+use crate::api::state::AppState;
 use crate::db::tasks::NewTask;
 use crate::jobs::{self, ping};
 

@@ -10,8 +10,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::providers::{Target, check_release_types, check_target};
 use super::with_status;
-use crate::app::AppState;
-use crate::auth::Identity;
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
 use crate::db::tasks::NewTask;
 use crate::jobs::{self, download::DownloadOptions};
 

@@ -137,6 +137,17 @@ impl From<sqlx::Error> for ApiError {
 
 /// A provider's or fetch's failure answered directly (not as a task): 502 with its code, or
 /// 503 `shutting_down` when the daemon is stopping.
+impl From<crate::auth::ratelimit::Throttled> for ApiError {
+    fn from(t: crate::auth::ratelimit::Throttled) -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many login attempts; try again in {} s", t.secs),
+        )
+        .with_headers(t.headers)
+    }
+}
+
 impl From<crate::jobs::JobError> for ApiError {
     fn from(e: crate::jobs::JobError) -> Self {
         use crate::failure::JobError;

@@ -17,8 +17,9 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
 use super::with_status;
-use crate::app::AppState;
-use crate::auth::{self, Identity};
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
+use crate::auth;
 use crate::db::{now_ms, tokens, users};
 use crate::events::{Event, EventId, Replay};
 

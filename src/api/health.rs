@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::error::ApiResult;
 use super::{ok, with_status};
-use crate::app::AppState;
-use crate::auth::Admin;
+use crate::api::identity::Admin;
+use crate::api::state::AppState;
 use crate::queue::Pool;
 
 /// Below this many free bytes a data or library filesystem is unhealthy.

@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery};
 use super::ok;
-use crate::app::AppState;
-use crate::auth::Identity;
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
 use crate::db::{now_ms, tasks};
 
 /// Filters and paging for history.

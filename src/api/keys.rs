@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::{ok, with_status};
-use crate::app::AppState;
-use crate::auth::{self, Identity, Scope};
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
+use crate::auth::{self, Scope};
 use crate::db::api_keys;
 
 /// A new key.

@@ -11,12 +11,14 @@ pub mod events;
 pub mod extract;
 pub mod health;
 pub mod history;
+pub mod identity;
 pub mod keys;
 pub mod library;
 pub mod providers;
 pub mod search;
 pub mod serve;
 pub mod settings;
+pub mod state;
 pub mod tasks;
 pub mod uploads;
 pub mod users;
@@ -38,7 +40,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::api::state::AppState;
 use error::ApiError;
 
 /// The success envelope: `{"success": true, "data": …}`.

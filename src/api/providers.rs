@@ -7,8 +7,8 @@ use axum::response::Response;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
 use super::ok;
-use crate::app::AppState;
-use crate::auth::Identity;
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
 use crate::failure::JobError;
 use crate::providers::{Fetcher, URL_ID_PROVIDERS, parse_user_url};
 

@@ -9,8 +9,8 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
 use super::ok;
-use crate::app::AppState;
-use crate::auth::Identity;
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
 use crate::failure::JobError;
 use crate::providers::Fetcher;
 

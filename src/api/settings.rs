@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::ok;
-use crate::app::AppState;
-use crate::auth::Admin;
+use crate::api::identity::Admin;
+use crate::api::state::AppState;
 use crate::limits::RuntimeLimits;
 
 /// A change to the run-time limits; absent fields keep their value.

@@ -10,8 +10,8 @@ use super::auth::{hash_blocking, validate_password, validate_username};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery};
 use super::{ok, with_status};
-use crate::app::AppState;
-use crate::auth::Admin;
+use crate::api::identity::Admin;
+use crate::api::state::AppState;
 use crate::db::{tokens, users};
 
 /// Paging by page number.

@@ -1,7 +1,7 @@
 //! Authentication: Argon2id passwords, HS256 access tokens, rotating refresh tokens, API keys
-//! with scopes, the JWT secret's generation, and the request extractors that enforce them.
+//! with scopes, and the JWT secret's generation (the request extractors that enforce them are
+//! `api::identity`).
 
-pub mod extract;
 pub mod ratelimit;
 
 use std::path::Path;
@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use crate::secrets::{load_or_create_secret_file, write_private};
-pub use extract::{Admin, Identity};
 
 /// Prefix of every API key, so keys are recognisable in logs and by secret scanners.
 pub const API_KEY_PREFIX: &str = "mk_";

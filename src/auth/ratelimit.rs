@@ -10,8 +10,6 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::api::error::ApiError;
-
 type Keyed =
     RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
 
@@ -27,6 +25,15 @@ impl std::fmt::Debug for LoginLimiter {
     }
 }
 
+/// Too many attempts: wait `secs`; `headers` say so (`Retry-After`, `X-RateLimit-*`).
+#[derive(Debug)]
+pub struct Throttled {
+    /// Seconds until the next attempt is allowed.
+    pub secs: u64,
+    /// The response headers that say it.
+    pub headers: HeaderMap,
+}
+
 impl LoginLimiter {
     /// `per_minute` attempts per address, with bursts of `burst`.
     pub fn new(per_minute: u32, burst: u32) -> Self {
@@ -38,8 +45,8 @@ impl LoginLimiter {
         }
     }
 
-    /// Counts an attempt from `ip`: `Ok(headers)` to add to the response, or a 429.
-    pub fn check(&self, ip: IpAddr) -> Result<HeaderMap, ApiError> {
+    /// Counts an attempt from `ip`: `Ok(headers)` to add to the response, or [`Throttled`].
+    pub fn check(&self, ip: IpAddr) -> Result<HeaderMap, Throttled> {
         let mut headers = HeaderMap::new();
         headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
         match self.limiter.check_key(&ip) {
@@ -53,15 +60,10 @@ impl LoginLimiter {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let e = ApiError::new(
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!("too many login attempts; try again in {secs} s"),
-                );
                 headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
                 headers.insert("x-ratelimit-reset", HeaderValue::from(secs));
                 headers.insert("retry-after", HeaderValue::from(secs));
-                Err(e.with_headers(headers))
+                Err(Throttled { secs, headers })
             }
         }
     }

@@ -20,8 +20,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery};
 use super::ok;
-use crate::app::AppState;
-use crate::auth::Identity;
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
 use crate::db::library::{self, Filter, Track};
 
 /// Filters and paging of `GET /library/tracks`.

@@ -20,8 +20,8 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::{ok, with_status};
-use crate::app::AppState;
-use crate::auth::Identity;
+use crate::api::identity::Identity;
+use crate::api::state::AppState;
 use crate::db::library::{self, Upload};
 use crate::db::tasks::{self, NewTask};
 use crate::jobs::track::{self, TrackOptions};

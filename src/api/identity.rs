@@ -4,9 +4,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::{Method, header, request::Parts};
 
-use super::{API_KEY_PREFIX, Scope, token_hash};
+use super::state::AppState;
 use crate::api::error::ApiError;
-use crate::app::AppState;
+use crate::auth::{API_KEY_PREFIX, Scope, token_hash};
 use crate::config::AuthMode;
 use crate::db::{api_keys, tokens, users, users::User};
 
