@@ -6,7 +6,7 @@
 //!    with `ffmpeg`, served at N URLs with distinct GUIDs) is requested with
 //!    `POST /api/v1/downloads`; wall time runs until the parent task is `done`. The baseline does
 //!    the same work (feed fetch + parse, N fetches, N `process_file`, default `copy` format) with
-//!    `musicd-workers` directly in this process, with the daemon's pool sizes; the difference,
+//!    `musicd-media` directly in this process, with the daemon's pool sizes; the difference,
 //!    divided by the 2N jobs (a fetch and a process job per track), is the daemon's overhead.
 //! 2. **SSE fan-out**: M concurrent `GET /api/v1/events?kinds=task.` streams on a fresh daemon,
 //!    50 `POST /diagnostics/ping` 100 ms apart; every subscriber must see every event. Delivery
@@ -402,7 +402,7 @@ async fn baseline(feed_url: &str) -> Baseline {
     let none = CancellationToken::new();
 
     let t0 = Instant::now();
-    let feed = musicd_workers::fetch::fetch(feed_url, &staging, &fetch_opts, &|_| {}, &none)
+    let feed = musicd_media::fetch::fetch(feed_url, &staging, &fetch_opts, &|_| {}, &none)
         .await
         .unwrap();
     let body = tokio::fs::read(feed.path()).await.unwrap();
@@ -421,7 +421,7 @@ async fn baseline(feed_url: &str) -> Baseline {
             std::fs::create_dir_all(&dir).unwrap();
             let input = {
                 let _slot = fetch_gate.acquire().await.unwrap();
-                musicd_workers::fetch::fetch(
+                musicd_media::fetch::fetch(
                     &t.url,
                     &dir,
                     &fetch_opts,
@@ -436,7 +436,7 @@ async fn baseline(feed_url: &str) -> Baseline {
             popts.staging_dir = Some(library.join(".musicd-staging").join(i.to_string()));
             let meta = t.meta("podcast");
             tokio::task::spawn_blocking(move || {
-                musicd_workers::process_file(
+                musicd_media::process_file(
                     &input,
                     &popts,
                     &meta,
@@ -728,7 +728,7 @@ fn main() {
             pl.parent_span_ms as f64 / 1000.0
         );
         println!(
-            "| same work in-process (musicd-workers; pipelined per track, fetch ≤ {} at once, \
+            "| same work in-process (musicd-media; pipelined per track, fetch ≤ {} at once, \
              process ≤ {} at once) | {:.2} s ({} placed) | |",
             base.fetch_concurrency, base.cpu_concurrency, bw, base.placed
         );

@@ -19,7 +19,7 @@ SKIP_LONG=${SKIP_LONG:-0}
 if [ -z "${BENCH_MUSICD:-}" ]; then
     cargo build --release -p musicd --bin musicd >&2
 fi
-cargo build --release -p musicd-workers --examples >&2
+cargo build --release -p musicd-media --examples >&2
 MUSICD=$(realpath "${BENCH_MUSICD:-$ROOT/target/release/musicd}")
 export -n BENCH_MUSICD
 PIPE=$ROOT/target/release/examples/transcode
@@ -159,6 +159,6 @@ t=($(time_cells \
 mb() { awk -v s="$1" 'BEGIN {printf "%.0f", 1073741824 / s / 1e6}'; }
 echo "| client | wall time | throughput | musicd ÷ client throughput |"
 echo "|---|---|---|---|"
-echo "| \`fetch\` (musicd_workers::fetch, fsyncs the file) | ${t[0]} s | $(mb "${t[0]}") MB/s | 1.00 |"
+echo "| \`fetch\` (musicd_media::fetch, fsyncs the file) | ${t[0]} s | $(mb "${t[0]}") MB/s | 1.00 |"
 echo "| curl | ${t[1]} s | $(mb "${t[1]}") MB/s | $(ratio "${t[1]}" "${t[0]}") |"
 echo "| curl, then \`sync\` the file | ${t[2]} s | $(mb "${t[2]}") MB/s | $(ratio "${t[2]}" "${t[0]}") |"

@@ -327,7 +327,7 @@ async fn connect_checked(rules: &Rules, host: &str, port: u16) -> Result<TcpStre
         }
     };
     let refuses =
-        |ip: IpAddr| musicd_workers::fetch::refuses(ip, rules.allow_private, &rules.allow_ips);
+        |ip: IpAddr| musicd_media::fetch::refuses(ip, rules.allow_private, &rules.allow_ips);
     let (blocked, allowed): (Vec<SocketAddr>, Vec<SocketAddr>) =
         addrs.into_iter().partition(|a| refuses(a.ip()));
     if allowed.is_empty() {
@@ -369,7 +369,7 @@ async fn via_upstream(
         Err(_) => None,
     };
     if let Some(ip) = literal
-        && musicd_workers::fetch::refuses(ip, rules.allow_private, &rules.allow_ips)
+        && musicd_media::fetch::refuses(ip, rules.allow_private, &rules.allow_ips)
     {
         return Err(Refused::Blocked(format!(
             "{host} is {ip}, a loopback, private or link-local address: refused"

@@ -63,7 +63,7 @@ impl From<sqlx::Error> for JobError {
 }
 
 /// Maps a media pipeline error to a job error, keeping its code and whether to retry.
-pub fn pipeline_error(e: musicd_workers::PipelineError) -> JobError {
+pub fn pipeline_error(e: musicd_media::PipelineError) -> JobError {
     if e.code_str() == "cancelled" {
         JobError::Interrupted
     } else if e.transient {

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use musicd_workers::encode::Mp3Mode;
-use musicd_workers::{OutputFormat, ProcessOptions, TrackMeta, process_file};
+use musicd_media::encode::Mp3Mode;
+use musicd_media::{OutputFormat, ProcessOptions, TrackMeta, process_file};
 
 use crate::config::Config;
 

@@ -30,8 +30,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// Reads a file's tags, duration and identity (blocking).
 fn read(path: &Path) -> Result<Track, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    let tags = musicd_workers::tags::read_tags(path).map_err(|e| e.to_string())?;
-    let duration = musicd_workers::tags::read_duration(path).ok();
+    let tags = musicd_media::tags::read_tags(path).map_err(|e| e.to_string())?;
+    let duration = musicd_media::tags::read_duration(path).ok();
     let format = path
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
@@ -209,7 +209,7 @@ pub async fn scan(
 pub async fn already_present(
     db: &Db,
     input_hash: Option<&str>,
-    meta: &musicd_workers::TrackMeta,
+    meta: &musicd_media::TrackMeta,
 ) -> anyhow::Result<Option<Track>> {
     loop {
         let found = library::find_same(

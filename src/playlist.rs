@@ -13,7 +13,7 @@ pub const DIR: &str = "Playlists";
 
 /// The playlist's path relative to the library for a source titled `title`.
 pub fn relative_path(title: &str) -> PathBuf {
-    Path::new(DIR).join(musicd_workers::naming::sanitize_file_name(title, "m3u8"))
+    Path::new(DIR).join(musicd_media::naming::sanitize_file_name(title, "m3u8"))
 }
 
 /// Writes the playlist at `relative` (inside `library`) listing `entries` (the track as the
@@ -24,7 +24,7 @@ pub fn write(
     relative: &Path,
     entries: &[(TrackInfo, PathBuf)],
 ) -> std::io::Result<usize> {
-    let path = musicd_workers::naming::contained_path(library, relative)
+    let path = musicd_media::naming::contained_path(library, relative)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let dir = path.parent().unwrap_or(library).to_path_buf();
     std::fs::create_dir_all(&dir)?;
@@ -37,7 +37,7 @@ pub fn write(
         let Some(rel) = relative_to(&dir, file) else {
             continue;
         };
-        let secs = musicd_workers::tags::read_duration(file)
+        let secs = musicd_media::tags::read_duration(file)
             .map(|d| d.as_secs_f64().round() as i64)
             .unwrap_or(-1);
         let title = track

@@ -151,8 +151,8 @@ async fn read_source(
             .await
             .map_err(|e| podcast::over_cap(e, max))?;
         match doc {
-            musicd_workers::fetch::Document::NotModified => return Ok(None),
-            musicd_workers::fetch::Document::Body {
+            musicd_media::fetch::Document::NotModified => return Ok(None),
+            musicd_media::fetch::Document::Body {
                 bytes,
                 content_type,
                 etag,

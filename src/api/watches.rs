@@ -130,7 +130,7 @@ async fn sniff(app: &AppState, url: &str) -> ApiResult<(&'static str, &'static s
             e => e.into(),
         })?;
     Ok(match doc {
-        musicd_workers::fetch::Document::Body {
+        musicd_media::fetch::Document::Body {
             bytes,
             content_type,
             ..

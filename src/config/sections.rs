@@ -190,7 +190,7 @@ impl Default for MediaConfig {
         Self {
             format: "copy".into(),
             quality: "high".into(),
-            path_template: musicd_workers::naming::DEFAULT_TEMPLATE.into(),
+            path_template: musicd_media::naming::DEFAULT_TEMPLATE.into(),
             loudness: true,
             max_input_size: ByteSize::gib(2),
             max_duration: Duration::from_secs(12 * 3600),
@@ -207,15 +207,15 @@ impl MediaConfig {
         format: Option<&str>,
         quality: Option<&str>,
         template: Option<&str>,
-    ) -> Result<musicd_workers::ProcessOptions, String> {
-        use musicd_workers::{EncoderSettings, OutputFormat, PathTemplate, QualityPreset};
+    ) -> Result<musicd_media::ProcessOptions, String> {
+        use musicd_media::{EncoderSettings, OutputFormat, PathTemplate, QualityPreset};
         let format = OutputFormat::parse(format.unwrap_or(&self.format))
             .map_err(|e| format!("format: {}", e.message))?;
         let quality = QualityPreset::parse(quality.unwrap_or(&self.quality))
             .map_err(|e| format!("quality: {}", e.message))?;
         let template = PathTemplate::parse(template.unwrap_or(&self.path_template))
             .map_err(|e| format!("path_template: {}", e.message))?;
-        let mut opts = musicd_workers::ProcessOptions {
+        let mut opts = musicd_media::ProcessOptions {
             format,
             settings: EncoderSettings::preset(quality),
             template,

@@ -59,7 +59,7 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
             let f = ctx
                 .while_reporting(
                     "downloading",
-                    musicd_workers::fetch::fetch(
+                    musicd_media::fetch::fetch(
                         url,
                         &staging,
                         &fetcher.options,

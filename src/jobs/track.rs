@@ -121,7 +121,7 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
         None => ctx
             .while_reporting(
                 "downloading",
-                musicd_workers::fetch::fetch(
+                musicd_media::fetch::fetch(
                     &url,
                     &dir,
                     &fetch_opts,
@@ -145,7 +145,7 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
     if let Some(cover_url) = opts.track.cover_url.clone() {
         let mut co = fetch_opts.clone();
         co.max_bytes = MAX_COVER_BYTES;
-        match musicd_workers::fetch::fetch(&cover_url, &dir, &co, &|_| {}, &ctx.stop).await {
+        match musicd_media::fetch::fetch(&cover_url, &dir, &co, &|_| {}, &ctx.stop).await {
             Ok(c) => {
                 let path = dir.join("cover");
                 if std::fs::rename(c.keep(), &path).is_ok() {
@@ -213,7 +213,7 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     meta.cover = opts.cover.as_deref().and_then(|p| std::fs::read(p).ok());
     // A direct URL: the file's own tags come first; the URL's file name is only a fallback.
     let meta = if opts.provider == "http"
-        && let Ok(mut own) = musicd_workers::tags::read_tags(&input)
+        && let Ok(mut own) = musicd_media::tags::read_tags(&input)
     {
         own.fill_from(&meta);
         own.source_url = meta.source_url;
@@ -222,7 +222,7 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     } else if opts.provider == "upload" {
         // An upload: the form's fields first, then the file's own tags, then its name.
         let mut m = meta;
-        if let Ok(own) = musicd_workers::tags::read_tags(&input) {
+        if let Ok(own) = musicd_media::tags::read_tags(&input) {
             m.fill_from(&own);
         }
         if m.title.is_none() {
@@ -259,7 +259,7 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     let library = config.library_dir.clone();
     let (c2, p2) = (cancel.clone(), progress.clone());
     let job = tokio::task::spawn_blocking(move || {
-        musicd_workers::process_file(
+        musicd_media::process_file(
             &input,
             &popts,
             &meta,
@@ -287,7 +287,7 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
     let placed = placed
         .map_err(|e| JobError::permanent("internal_error", format!("pipeline thread: {e}")))?
         .map_err(|e| match room {
-            Some(room) if e.code == musicd_workers::ErrorCode::TooLarge => JobError::permanent(
+            Some(room) if e.code == musicd_media::ErrorCode::TooLarge => JobError::permanent(
                 "quota_exceeded",
                 format!(
                     "{}; the upload quota has {room} bytes left (uploads.quota)",

@@ -48,8 +48,8 @@ pub struct TrackInfo {
 impl TrackInfo {
     /// The tags the pipeline writes for this track from `provider` (before the file's own
     /// tags fill the gaps), with the identity that makes a second download a skip.
-    pub fn meta(&self, provider: &str) -> musicd_workers::TrackMeta {
-        musicd_workers::TrackMeta {
+    pub fn meta(&self, provider: &str) -> musicd_media::TrackMeta {
+        musicd_media::TrackMeta {
             title: self.title.clone(),
             artists: self.artists.clone(),
             album: self.album.clone(),
@@ -232,8 +232,8 @@ pub struct Env {
 }
 
 /// Fetch settings from the configuration.
-pub fn fetch_options(config: &crate::config::Config) -> musicd_workers::fetch::FetchOptions {
-    musicd_workers::fetch::FetchOptions {
+pub fn fetch_options(config: &crate::config::Config) -> musicd_media::fetch::FetchOptions {
+    musicd_media::fetch::FetchOptions {
         allow_private: config.fetch_allow_private,
         allow_ips: config.fetch_allow_ips.clone(),
         max_bytes: config.media.max_input_size.as_u64(),
@@ -251,7 +251,7 @@ pub fn fetch_options(config: &crate::config::Config) -> musicd_workers::fetch::F
 /// credentials.
 pub struct Fetcher {
     /// Options for every request.
-    pub options: musicd_workers::fetch::FetchOptions,
+    pub options: musicd_media::fetch::FetchOptions,
     /// Where downloads go while in flight.
     pub staging: std::path::PathBuf,
     /// Stops a fetch.
@@ -300,7 +300,7 @@ impl Fetcher {
         let f = self
             .host_paced(
                 url,
-                musicd_workers::fetch::fetch(url, &self.staging, &opts, &|_| {}, &self.cancel),
+                musicd_media::fetch::fetch(url, &self.staging, &opts, &|_| {}, &self.cancel),
             )
             .await?;
         let body = tokio::fs::read(f.path())
@@ -310,7 +310,7 @@ impl Fetcher {
     }
 
     /// A document of at most `max` bytes, conditional on an earlier answer's `ETag` and
-    /// `Last-Modified` (see [`musicd_workers::fetch::fetch_document`]), paced like
+    /// `Last-Modified` (see [`musicd_media::fetch::fetch_document`]), paced like
     /// [`Fetcher::bytes`].
     pub async fn document(
         &self,
@@ -318,12 +318,12 @@ impl Fetcher {
         max: u64,
         etag: Option<&str>,
         last_modified: Option<&str>,
-    ) -> Result<musicd_workers::fetch::Document, JobError> {
+    ) -> Result<musicd_media::fetch::Document, JobError> {
         let mut opts = self.options.clone();
         opts.max_bytes = max;
         self.host_paced(
             url,
-            musicd_workers::fetch::fetch_document(url, &opts, etag, last_modified, &self.cancel),
+            musicd_media::fetch::fetch_document(url, &opts, etag, last_modified, &self.cancel),
         )
         .await
     }
@@ -333,7 +333,7 @@ impl Fetcher {
     async fn host_paced<T>(
         &self,
         url: &str,
-        fetch: impl std::future::Future<Output = Result<T, musicd_workers::PipelineError>>,
+        fetch: impl std::future::Future<Output = Result<T, musicd_media::PipelineError>>,
     ) -> Result<T, JobError> {
         let host = url::Url::parse(url)
             .ok()

@@ -1,8 +1,8 @@
-//! Downloads one URL with `musicd_workers::fetch::fetch` into a staging directory, allowing
+//! Downloads one URL with `musicd_media::fetch::fetch` into a staging directory, allowing
 //! loopback, for the fetch throughput benchmark.
 //!
 //! ```sh
-//! cargo run --release -p musicd-workers --example fetch -- URL STAGING_DIR
+//! cargo run --release -p musicd-media --example fetch -- URL STAGING_DIR
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use musicd_workers::fetch::{FetchOptions, fetch};
+use musicd_media::fetch::{FetchOptions, fetch};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main(flavor = "current_thread")]

@@ -2,7 +2,7 @@
 //! profiling without the daemon binary.
 //!
 //! ```sh
-//! cargo run --release -p musicd-workers --example transcode -- \
+//! cargo run --release -p musicd-media --example transcode -- \
 //!     INPUT LIBRARY FORMAT [--vbr N] [--bitrate BPS] [--compression N] [--single] [--no-loudness]
 //! ```
 //!
@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
-use musicd_workers::encode::Mp3Mode;
-use musicd_workers::{OutputFormat, ProcessOptions, TrackMeta, process_file};
+use musicd_media::encode::Mp3Mode;
+use musicd_media::{OutputFormat, ProcessOptions, TrackMeta, process_file};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

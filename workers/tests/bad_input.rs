@@ -5,7 +5,7 @@ mod support;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use musicd_workers::{OutputFormat, PathTemplate, ProcessOptions, TrackMeta, process_file};
+use musicd_media::{OutputFormat, PathTemplate, ProcessOptions, TrackMeta, process_file};
 use support::inputs;
 
 fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -184,7 +184,7 @@ fn hostile_titles_stay_inside_the_library() {
             );
         }
         // The tag keeps the real title even though the file name does not.
-        let back = musicd_workers::tags::read_tags(&placed.path).unwrap();
+        let back = musicd_media::tags::read_tags(&placed.path).unwrap();
         assert_eq!(back.title.as_deref(), Some(title.as_str()));
     }
 }

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
-use musicd_workers::ErrorCode;
-use musicd_workers::fetch::{FetchOptions, fetch};
+use musicd_media::ErrorCode;
+use musicd_media::fetch::{FetchOptions, fetch};
 use tokio_util::sync::CancellationToken;
 
 const LEN: usize = 1 << 20;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use musicd_workers::fuzz::{probe_decode, read_tags};
+use musicd_media::fuzz::{probe_decode, read_tags};
 
 /// Panics counted by a hook, since the entry points catch them (as the pipeline does).
 static PANICS: AtomicUsize = AtomicUsize::new(0);

@@ -6,8 +6,8 @@ mod support;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use musicd_workers::encode::Mp3Mode;
-use musicd_workers::{
+use musicd_media::encode::Mp3Mode;
+use musicd_media::{
     EncoderSettings, OutputFormat, PathTemplate, ProcessOptions, QualityPreset, TrackMeta,
     process_file,
 };
@@ -214,7 +214,7 @@ fn album_gain_is_written_for_every_track() {
             )
         })
         .collect();
-    let placed = musicd_workers::process_album(
+    let placed = musicd_media::process_album(
         &tracks,
         &opts,
         lib.path(),
@@ -240,7 +240,7 @@ fn album_gain_is_written_for_every_track() {
 fn every_inputs_own_tags_are_read_and_kept() {
     // ffmpeg tagged every input (Matroska/WebM too, which lofty cannot parse).
     for (name, path) in &inputs().files {
-        let m = musicd_workers::tags::read_tags(path).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let m = musicd_media::tags::read_tags(path).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(m.title.as_deref(), Some("Source Title"), "{name}: {m:?}");
         if *name == "aiff" {
             // AIFF's text chunks have a name (read) but no album, and its author chunk is not

@@ -102,9 +102,9 @@ pub(super) fn retag(
     path: &Path,
     library: &Path,
     p: &TagPatch,
-    popts: &musicd_workers::ProcessOptions,
+    popts: &musicd_media::ProcessOptions,
 ) -> ApiResult<PathBuf> {
-    use musicd_workers::tags::{GainTags, read_tags, write_tags};
+    use musicd_media::tags::{GainTags, read_tags, write_tags};
     let mut meta = read_tags(path).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -160,7 +160,7 @@ pub(super) fn retag(
         .template
         .render(&meta, &ext)
         .map_err(|e| ApiError::validation(None, e.message))?;
-    let dest = musicd_workers::naming::contained_path(library, &rel)
+    let dest = musicd_media::naming::contained_path(library, &rel)
         .map_err(|e| ApiError::validation(None, e.message))?;
     if dest == path {
         return Ok(dest);

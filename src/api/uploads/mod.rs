@@ -113,7 +113,7 @@ fn track_info(id: &str, fields: &HashMap<String, String>) -> TrackInfo {
 fn name_title(name: Option<&str>) -> Option<String> {
     let last = name?.rsplit(['/', '\\']).next()?;
     let stem = Path::new(last).file_stem()?.to_string_lossy().to_string();
-    let clean = musicd_workers::naming::sanitize_component(&stem);
+    let clean = musicd_media::naming::sanitize_component(&stem);
     (clean != "_" && !clean.is_empty()).then_some(clean)
 }
 

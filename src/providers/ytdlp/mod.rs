@@ -218,7 +218,7 @@ fn guard_host(url: &url::Url, fetch: &Fetcher) -> Result<(), JobError> {
         }
     };
     match ip {
-        Some(ip) if musicd_workers::fetch::refuses(ip, opts.allow_private, &opts.allow_ips) => {
+        Some(ip) if musicd_media::fetch::refuses(ip, opts.allow_private, &opts.allow_ips) => {
             Err(JobError::permanent(
                 "blocked_address",
                 format!(

@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    musicd_workers::fuzz::probe_decode(data);
+    musicd_media::fuzz::probe_decode(data);
 });

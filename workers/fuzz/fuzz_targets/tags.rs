@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    musicd_workers::fuzz::read_tags(data);
+    musicd_media::fuzz::read_tags(data);
 });
