@@ -361,14 +361,7 @@ async fn via_upstream(
     port: u16,
     tunnel: bool,
 ) -> Result<TcpStream, Refused> {
-    let literal = match host.parse::<IpAddr>() {
-        Ok(ip) => Some(ip),
-        Err(_) if host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") => {
-            Some(IpAddr::from([127, 0, 0, 1]))
-        }
-        Err(_) => None,
-    };
-    if let Some(ip) = literal
+    if let Some(ip) = musicd_media::fetch::literal_address(host)
         && musicd_media::fetch::refuses(ip, rules.allow_private, &rules.allow_ips)
     {
         return Err(Refused::Blocked(format!(

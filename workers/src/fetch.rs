@@ -229,22 +229,25 @@ fn check_url(url: &Url, opts: &FetchOptions) -> Result<()> {
             url.scheme()
         )));
     }
-    match url.host() {
-        None => Err(upstream_permanent("URL has no host")),
-        Some(url::Host::Ipv4(ip)) if refuse(IpAddr::V4(ip)) => {
-            Err(blocked(format!("{ip} is a blocked address")))
-        }
-        Some(url::Host::Ipv6(ip)) if refuse(IpAddr::V6(ip)) => {
-            Err(blocked(format!("{ip} is a blocked address")))
-        }
-        Some(url::Host::Domain(d))
-            if !allow_private
-                && (d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost")) =>
-        {
-            Err(blocked(format!("{d} is a blocked address")))
-        }
+    let host = url
+        .host_str()
+        .ok_or_else(|| upstream_permanent("URL has no host"))?;
+    match literal_address(host) {
+        Some(ip) if refuse(ip) => Err(blocked(format!("{host} is a blocked address"))),
         _ => Ok(()),
     }
+}
+
+/// The address a host names without a lookup: an IP literal (bracketed or not), or
+/// `localhost` and `*.localhost` (127.0.0.1). Checks that cannot resolve names (before a
+/// program starts, through a proxy) judge these.
+pub fn literal_address(host: &str) -> Option<IpAddr> {
+    let h = host.trim_matches(['[', ']']);
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let lower = h.to_ascii_lowercase();
+    (lower == "localhost" || lower.ends_with(".localhost")).then_some(IpAddr::from([127, 0, 0, 1]))
 }
 
 fn build_client(opts: &FetchOptions) -> Result<reqwest::Client> {
@@ -769,6 +772,16 @@ mod tests {
         for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
             assert!(!is_blocked_ip(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn literal_hosts_are_known_without_a_lookup() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(literal_address("127.0.0.1"), ip("127.0.0.1"));
+        assert_eq!(literal_address("[::127.0.0.1]"), ip("::127.0.0.1"));
+        assert_eq!(literal_address("LocalHost"), ip("127.0.0.1"));
+        assert_eq!(literal_address("a.localhost"), ip("127.0.0.1"));
+        assert_eq!(literal_address("example.com"), None);
     }
 
     #[test]

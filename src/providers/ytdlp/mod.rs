@@ -204,19 +204,10 @@ impl Ytdlp {
 /// starts; names are resolved and checked by the egress proxy, connection by connection.
 fn guard_host(url: &url::Url, fetch: &Fetcher) -> Result<(), JobError> {
     let opts = &fetch.options;
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(ip)) => Some(ip.into()),
-        Some(url::Host::Ipv6(ip)) => Some(ip.into()),
-        Some(url::Host::Domain(d)) => (d.eq_ignore_ascii_case("localhost")
-            || d.to_ascii_lowercase().ends_with(".localhost"))
-        .then_some(std::net::IpAddr::from([127, 0, 0, 1])),
-        None => {
-            return Err(JobError::permanent(
-                "validation_error",
-                "the URL has no host",
-            ));
-        }
-    };
+    let host = url
+        .host_str()
+        .ok_or_else(|| JobError::permanent("validation_error", "the URL has no host"))?;
+    let ip = musicd_media::fetch::literal_address(host);
     match ip {
         Some(ip) if musicd_media::fetch::refuses(ip, opts.allow_private, &opts.allow_ips) => {
             Err(JobError::permanent(
