@@ -43,19 +43,6 @@ fn five_episodes(up: &Upstream, scratch: &Path) -> Vec<Vec<u8>> {
     good
 }
 
-/// `POST /downloads` with a URL; asserts the 202 and returns the task id.
-async fn download(c: &reqwest::Client, base: &str, token: &str, url: &str) -> String {
-    let (s, body) = post_json(
-        c,
-        format!("{base}/api/v1/downloads"),
-        token,
-        json!({ "url": url }),
-    )
-    .await;
-    assert_eq!(s, 202, "{body}");
-    body["data"]["task_id"].as_str().unwrap().to_string()
-}
-
 fn ends(parent: String) -> impl Fn(&[Msg]) -> bool {
     move |m: &[Msg]| {
         m.iter().any(|e| {

@@ -198,15 +198,8 @@ async fn the_environments_proxy_is_ignored_and_fetch_proxy_is_used() {
     d.wait_ready().await;
     let c = reqwest::Client::new();
     let admin = login(&c, &d.base, ADMIN, ADMIN_PW).await;
-    let (s, r) = post_json(
-        &c,
-        format!("{}/api/v1/downloads", d.base),
-        &admin,
-        json!({ "url": "http://music.invalid/song.mp3" }),
-    )
-    .await;
-    assert_eq!(s, 202, "{r}");
-    let t = wait_task_long(&c, &d.base, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    let task = download(&c, &d.base, &admin, "http://music.invalid/song.mp3").await;
+    let t = wait_task_long(&c, &d.base, &admin, &task).await;
     assert_eq!(t["status"], json!("failed"), "{t}");
     assert_eq!(
         seen.load(Ordering::SeqCst),
@@ -218,21 +211,14 @@ async fn the_environments_proxy_is_ignored_and_fetch_proxy_is_used() {
     // `fetch.proxy` is used: the name goes to the proxy, which answers with the audio.
     let app = TestApp::start(|c| c.fetch.proxy = proxy.clone()).await;
     let admin = app.login(ADMIN, ADMIN_PW).await;
-    let (s, r) = post_json(
-        &app.client,
-        app.url("/api/v1/downloads"),
-        &admin,
-        json!({ "url": "http://music.invalid/song.mp3" }),
-    )
-    .await;
-    assert_eq!(s, 202, "{r}");
-    let t = wait_task_long(
+    let task = download(
         &app.client,
         &app.base,
         &admin,
-        r["data"]["task_id"].as_str().unwrap(),
+        "http://music.invalid/song.mp3",
     )
     .await;
+    let t = wait_task_long(&app.client, &app.base, &admin, &task).await;
     assert_eq!(t["status"], json!("done"), "{t}");
     assert!(seen.load(Ordering::SeqCst) >= 1);
     let files = library_files(&app.library());

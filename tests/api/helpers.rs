@@ -358,3 +358,16 @@ pub async fn run_cli(base: &str, key: &str, args: &[&str]) -> (Option<i32>, Stri
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `POST /downloads` with a URL; asserts the 202 and returns the task id.
+pub async fn download(c: &reqwest::Client, base: &str, token: &str, url: &str) -> String {
+    let (s, body) = post_json(
+        c,
+        format!("{base}/api/v1/downloads"),
+        token,
+        json!({ "url": url }),
+    )
+    .await;
+    assert_eq!(s, 202, "{body}");
+    body["data"]["task_id"].as_str().unwrap().to_string()
+}

@@ -101,21 +101,8 @@ async fn a_feed_past_max_feed_size_fails_clearly() {
         })
         .collect();
     up.set_feed("big.xml", "Big Cast", &episodes);
-    let (s, r) = post_json(
-        &app.client,
-        app.url("/api/v1/downloads"),
-        &admin,
-        json!({ "url": up.url("big.xml") }),
-    )
-    .await;
-    assert_eq!(s, 202, "{r}");
-    let t = wait_task_long(
-        &app.client,
-        &app.base,
-        &admin,
-        r["data"]["task_id"].as_str().unwrap(),
-    )
-    .await;
+    let task = download(&app.client, &app.base, &admin, &up.url("big.xml")).await;
+    let t = wait_task_long(&app.client, &app.base, &admin, &task).await;
     assert_eq!(t["status"], json!("failed"), "{t}");
     assert_eq!(t["error_code"], json!("feed_too_large"), "{t}");
     assert!(
@@ -234,15 +221,8 @@ async fn a_watch_deletes_only_the_files_it_placed() {
 
     // The admin downloads the feed with episodes 1 and 2.
     serve_feed(&up, scratch.path(), &[1, 2]);
-    let (s, r) = post_json(
-        c,
-        app.url("/api/v1/downloads"),
-        &admin,
-        json!({ "url": up.url("feed.xml") }),
-    )
-    .await;
-    assert_eq!(s, 202, "{r}");
-    let t = wait_task_long(c, &app.base, &admin, r["data"]["task_id"].as_str().unwrap()).await;
+    let task = download(c, &app.base, &admin, &up.url("feed.xml")).await;
+    let t = wait_task_long(c, &app.base, &admin, &task).await;
     assert_eq!(t["status"], json!("done"), "{t}");
     let theirs = library_files(&app.library());
     assert_eq!(theirs.len(), 2, "{theirs:?}");
