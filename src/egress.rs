@@ -257,7 +257,7 @@ async fn handle(inner: Arc<Inner>, req: Request<Incoming>) -> Result<Response<Bo
     let stream = match connected {
         Ok(s) => s,
         Err(Refused::Blocked(msg)) => {
-            tracing::info!(session = %&token[..8], "egress refused: {msg}");
+            tracing::info!("egress refused: {msg}");
             if let Ok(mut s) = inner.sessions.lock()
                 && let Some(list) = s.get_mut(&token)
             {

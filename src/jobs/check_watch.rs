@@ -41,10 +41,11 @@ pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
     let staging = track::staging_dir(&shared.config, &ctx.task.id, true)?;
     let mut fetch = Fetcher::new(shared.env.clone(), staging.clone(), ctx.stop.clone());
     fetch.release_types = w.release_types();
-    let result = match crate::watch::plan(&shared.env, &w, &fetch, false).await {
-        Ok(plan) => apply(ctx, &w, plan).await,
-        Err(e) => Err(e),
-    };
+    let result = async {
+        let plan = crate::watch::plan(&shared.env, &w, &fetch, false).await?;
+        apply(ctx, &w, plan).await
+    }
+    .await;
     let _ = tokio::fs::remove_dir_all(&staging).await;
     match result {
         Ok(report) if report.added.is_empty() => Ok(Outcome::Done),
