@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::wire::EventBody;
+
 /// Events kept for `Last-Event-ID` replay (per process; the Redis stream keeps as many).
 pub const REPLAY_WINDOW: usize = 10_000;
 
@@ -40,24 +42,11 @@ pub struct Event {
     /// Growing id.
     #[serde(skip)]
     pub id: Option<EventId>,
-    /// `task.created`, `task.progress`, `task.completed`, `task.failed`, …
-    pub kind: String,
     /// Whose task this is (for per-user visibility); not sent to clients.
     pub owner_id: Option<String>,
-    /// The body clients receive.
-    pub data: serde_json::Value,
-}
-
-impl Event {
-    /// The task the event is about.
-    pub fn task_id(&self) -> Option<&str> {
-        self.data.get("task_id").and_then(|v| v.as_str())
-    }
-
-    /// The parent of that task, if any.
-    pub fn parent_id(&self) -> Option<&str> {
-        self.data.get("parent_id").and_then(|v| v.as_str())
-    }
+    /// Its type and the body clients receive (`kind` and `data` in the stored JSON).
+    #[serde(flatten)]
+    pub body: EventBody,
 }
 
 /// What a replay found.
@@ -134,14 +123,14 @@ impl EventBus {
     }
 
     /// Publishes an event. With Redis, local subscribers receive it through the tail task.
-    pub async fn publish(&self, kind: &str, owner_id: Option<&str>, data: serde_json::Value) {
+    pub async fn publish(&self, owner_id: Option<&str>, body: EventBody) {
+        let kind = body.kind();
         let event = Event {
             id: None,
-            kind: kind.to_string(),
             owner_id: owner_id.map(str::to_string),
-            data,
+            body,
         };
-        metrics::counter!("musicd_events_total", "kind" => kind.to_string()).increment(1);
+        metrics::counter!("musicd_events_total", "kind" => kind).increment(1);
         match &self.redis {
             None => self.deliver_local(event),
             Some((conn, key)) => {
@@ -158,31 +147,26 @@ impl EventBus {
         }
     }
 
-    /// Publishes many events of one kind and owner; with Redis, in pipelined batches (a
-    /// 10,000-track request announces its children in a few round trips, not 10,000).
-    pub async fn publish_many(
-        &self,
-        kind: &str,
-        owner_id: Option<&str>,
-        bodies: Vec<serde_json::Value>,
-    ) {
+    /// Publishes many events of one owner; with Redis, in pipelined batches (a 10,000-track
+    /// request announces its children in a few round trips, not 10,000).
+    pub async fn publish_many(&self, owner_id: Option<&str>, bodies: Vec<EventBody>) {
         let Some((conn, key)) = &self.redis else {
-            for data in bodies {
-                self.publish(kind, owner_id, data).await;
+            for body in bodies {
+                self.publish(owner_id, body).await;
             }
             return;
         };
-        metrics::counter!("musicd_events_total", "kind" => kind.to_string())
-            .increment(bodies.len() as u64);
+        for b in &bodies {
+            metrics::counter!("musicd_events_total", "kind" => b.kind()).increment(1);
+        }
         let mut c = conn.clone();
         for chunk in bodies.chunks(500) {
             let mut pipe = redis::pipe();
-            for data in chunk {
+            for body in chunk {
                 let event = Event {
                     id: None,
-                    kind: kind.to_string(),
                     owner_id: owner_id.map(str::to_string),
-                    data: data.clone(),
+                    body: body.clone(),
                 };
                 let body = serde_json::to_string(&event).unwrap_or_default();
                 pipe.add_command(xadd(key, body)).ignore();
@@ -353,7 +337,11 @@ mod tests {
         let bus = EventBus::local();
         let mut rx = bus.subscribe();
         for i in 0..5 {
-            bus.publish("task.progress", Some("u"), serde_json::json!({ "i": i }))
+            let data = crate::wire::TaskEvent {
+                task_id: format!("t{i}"),
+                ..Default::default()
+            };
+            bus.publish(Some("u"), crate::wire::TaskEventKind::Progress.with(data))
                 .await;
         }
         let mut ids = Vec::new();

@@ -26,3 +26,4 @@ pub mod scheduler;
 pub mod secrets;
 pub mod sink;
 pub mod watch;
+pub mod wire;

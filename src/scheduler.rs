@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::db::now_ms;
 use crate::db::tasks::{NewTask, Task};
 use crate::db::watches::{self, Watch};
-use crate::jobs::check_watch::{self, CheckOptions};
+use crate::jobs::check_watch::CheckOptions;
 use crate::jobs::{self, Shared};
 
 /// How often the watches are re-read without a wake-up.
@@ -176,23 +176,21 @@ pub async fn enqueue_check(
     trigger: &str,
     period: Option<i64>,
 ) -> anyhow::Result<Result<Task, String>> {
+    let job = CheckOptions {
+        watch_id: w.id.clone(),
+        trigger: trigger.into(),
+        period,
+    };
     let new = NewTask {
-        kind: check_watch::KIND.into(),
-        pool: "io".into(),
         owner_id: Some(w.owner_id.clone()),
         source: Some(
             w.url
                 .clone()
                 .unwrap_or_else(|| format!("{}/{}/{}", w.provider, w.kind, w.item_id)),
         ),
-        options: serde_json::to_value(CheckOptions {
-            watch_id: w.id.clone(),
-            trigger: trigger.into(),
-            period,
-        })?,
         idempotency_key: Some(format!("watch:{}", w.id)),
         max_attempts: shared.config.queue.max_attempts as i64,
-        ..NewTask::default()
+        ..jobs::new_task(&job)
     };
     jobs::submit(&shared.db, &shared.queue, &shared.events, &new).await
 }

@@ -15,6 +15,7 @@ use crate::config::WatchConfig;
 use crate::db::watches::{self, Watch};
 use crate::failure::JobError;
 use crate::providers::{Env, Fetcher, Resolved, TrackInfo, looks_like_feed, podcast};
+use crate::wire::WatchCounts;
 
 /// What `on_removed` may say.
 pub const ON_REMOVED: &[&str] = &["keep", "delete", "flag"];
@@ -74,27 +75,20 @@ pub struct Report {
     pub dry_run: bool,
 }
 
-/// A removed item whose file `on_removed = delete` did not delete.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct KeptFile {
-    /// The provider's identity of the item.
-    pub id: String,
-    /// Why the file stays.
-    pub reason: String,
-}
+pub use crate::wire::KeptFile;
 
 impl Report {
     /// The counts kept as the watch's `last_result` and sent in `watch.checked`.
-    pub fn counts(&self) -> serde_json::Value {
-        serde_json::json!({
-            "changed": self.changed,
-            "baseline": self.baseline,
-            "added": self.added.len(),
-            "removed": self.removed.len(),
-            "total": self.total,
-            "deleted": self.deleted,
-            "kept": self.kept,
-        })
+    pub fn counts(&self) -> WatchCounts {
+        WatchCounts {
+            changed: self.changed,
+            baseline: self.baseline,
+            added: self.added.len(),
+            removed: self.removed.len(),
+            total: self.total,
+            deleted: self.deleted,
+            kept: self.kept.clone(),
+        }
     }
 }
 

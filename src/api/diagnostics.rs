@@ -6,6 +6,7 @@ use axum::response::Response;
 
 use super::error::ApiResult;
 use super::extract::ApiJson;
+use super::types::Accepted;
 use super::with_status;
 use crate::api::identity::Admin;
 use crate::api::state::AppState;
@@ -14,19 +15,16 @@ use crate::jobs::{self, ping};
 
 /// Enqueue a `ping` job on the io pool: proves the queue round trip end to end.
 #[utoipa::path(post, path = "/diagnostics/ping", tag = "diagnostics", request_body = ping::PingOptions,
-    security(("bearer" = []), ("api_key" = [])), responses((status = 202, description = "Queued; `task_id` to follow")))]
+    security(("bearer" = []), ("api_key" = [])), responses((status = 202, description = "Queued; `task_id` to follow", body = Accepted)))]
 pub async fn ping(
     State(app): State<AppState>,
     admin: Admin,
     ApiJson(opts): ApiJson<ping::PingOptions>,
 ) -> ApiResult<Response> {
     let new = NewTask {
-        kind: ping::KIND.into(),
-        pool: "io".into(),
         owner_id: Some(admin.0.user.id.clone()),
-        options: serde_json::to_value(&opts).map_err(crate::api::error::ApiError::internal)?,
         max_attempts: app.config.queue.max_attempts as i64,
-        ..NewTask::default()
+        ..jobs::new_task(&opts)
     };
     let task = jobs::submit(&app.db, &app.queue, &app.events, &new)
         .await?
@@ -35,6 +33,9 @@ pub async fn ping(
         })?;
     Ok(with_status(
         StatusCode::ACCEPTED,
-        serde_json::json!({ "task_id": task.id }),
+        Accepted {
+            task_id: task.id,
+            status: task.status,
+        },
     ))
 }

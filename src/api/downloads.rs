@@ -9,6 +9,7 @@ use serde_json::json;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::providers::{Target, check_release_types, check_target};
+use super::types::Accepted;
 use super::with_status;
 use crate::api::identity::Identity;
 use crate::api::state::AppState;
@@ -67,7 +68,7 @@ fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError>
 /// kind and id. Answers at once with the task id; follow it on `/events?task_id=…`.
 #[utoipa::path(post, path = "/downloads", tag = "downloads", request_body = DownloadOptions,
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 202, description = "Accepted: `{task_id}`"),
+    responses((status = 202, description = "Accepted: the task that records the request", body = Accepted),
         (status = 400, description = "Invalid request"),
         (status = 409, description = "The same request is already active (`details[0].task_id`)")))]
 pub async fn create(
@@ -78,14 +79,11 @@ pub async fn create(
     let key = validate(&app, &mut body)?;
     let source = body.url.clone().or_else(|| body.id.clone());
     let new = NewTask {
-        kind: jobs::download::KIND.into(),
-        pool: "io".into(),
         owner_id: Some(id.user.id.clone()),
         source,
-        options: serde_json::to_value(&body).unwrap_or_default(),
         idempotency_key: Some(key),
         max_attempts: i64::from(app.config.queue.max_attempts),
-        ..NewTask::default()
+        ..jobs::new_task(&body)
     };
     let shared = &app.shared;
     match jobs::submit(&app.db, &shared.queue, &shared.events, &new)
@@ -94,7 +92,10 @@ pub async fn create(
     {
         Ok(task) => Ok(with_status(
             StatusCode::ACCEPTED,
-            json!({ "task_id": task.id, "status": task.status }),
+            Accepted {
+                task_id: task.id,
+                status: task.status,
+            },
         )),
         Err(existing) => {
             let mut e = ApiError::new(

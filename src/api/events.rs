@@ -84,22 +84,19 @@ impl Filter {
         let task_ok = self
             .task_id
             .as_deref()
-            .is_none_or(|t| e.task_id() == Some(t) || e.parent_id() == Some(t));
+            .is_none_or(|t| e.body.task_id() == t || e.body.parent_id() == Some(t));
+        let kind = e.body.kind();
         let kind_ok =
-            self.kinds.is_empty() || self.kinds.iter().any(|k| e.kind.starts_with(k.as_str()));
+            self.kinds.is_empty() || self.kinds.iter().any(|k| kind.starts_with(k.as_str()));
         task_ok && kind_ok
     }
 }
 
 fn to_sse(e: &Event) -> SseEvent {
-    let mut data = e.data.clone();
-    if let Some(obj) = data.as_object_mut() {
-        obj.insert("type".into(), e.kind.clone().into());
-    }
     SseEvent::default()
         .id(e.id.map(|i| i.to_string()).unwrap_or_default())
-        .event(e.kind.clone())
-        .data(data.to_string())
+        .event(e.body.kind())
+        .data(e.body.data_json())
 }
 
 /// The event stream (`text/event-stream`). Reconnect with `Last-Event-ID` to receive what was

@@ -34,7 +34,7 @@ pub struct HistoryQuery {
 /// Finished tasks, newest first.
 #[utoipa::path(get, path = "/history", tag = "history", params(HistoryQuery),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "A page of finished tasks")))]
+    responses((status = 200, description = "A page of finished tasks", body = crate::api::types::Page<crate::api::types::TaskView>)))]
 pub async fn list(
     State(app): State<AppState>,
     id: Identity,

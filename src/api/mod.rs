@@ -14,12 +14,14 @@ pub mod history;
 pub mod identity;
 pub mod keys;
 pub mod library;
+mod openapi;
 pub mod providers;
 pub mod search;
 pub mod serve;
 pub mod settings;
 pub mod state;
 pub mod tasks;
+pub mod types;
 pub mod uploads;
 pub mod users;
 pub mod watches;
@@ -36,7 +38,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -76,43 +77,7 @@ pub fn with_status<T: Serialize>(status: StatusCode, data: T) -> Response {
         .into_response()
 }
 
-/// A page of a list, with the cursor for the next one.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    /// The items on this page.
-    pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "musicd", description = "Self-hosted music download and media-processing daemon"),
-    modifiers(&SecurityAddon),
-    components(schemas(error::ErrorEnvelope))
-)]
-struct ApiDoc;
-
-struct SecurityAddon;
-
-impl utoipa::Modify for SecurityAddon {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
-        );
-    }
-}
+pub use types::Page;
 
 /// Every `/api/v1` route, with its OpenAPI description.
 fn v1() -> OpenApiRouter<AppState> {
@@ -194,16 +159,17 @@ fn v1() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the v1 API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    let (_, mut doc) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1())
         .split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    openapi::complete(&mut doc);
     doc
 }
 
 /// Builds the whole router with its layers.
 pub fn router(app: AppState) -> Router {
-    let (api, _) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    let (api, _) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", v1())
         .split_for_parts();
     let doc = openapi();

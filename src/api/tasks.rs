@@ -8,7 +8,8 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiQuery;
-use super::{Page, ok};
+use super::ok;
+use super::types::{Page, TaskView, Updates};
 use crate::api::identity::Identity;
 use crate::api::state::AppState;
 use crate::db::tasks;
@@ -33,13 +34,14 @@ pub struct ListQuery {
 }
 
 /// Cuts a newest-first page fetched with `limit + 1` rows; the cursor names the last item.
-pub(crate) fn keyset_page(mut items: Vec<tasks::Task>, limit: i64) -> Page<tasks::Task> {
+pub(crate) fn keyset_page(mut items: Vec<tasks::Task>, limit: i64) -> Page<TaskView> {
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|t| format!("{}_{}", t.created_at, t.id))
     } else {
         None
     };
+    let items = items.into_iter().map(TaskView::from).collect();
     Page { items, next_cursor }
 }
 
@@ -51,7 +53,7 @@ pub(crate) fn parse_cursor(c: &str) -> Result<(i64, String), ApiError> {
 
 /// List tasks, newest first.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", params(ListQuery), security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "A page of tasks")))]
+    responses((status = 200, description = "A page of tasks", body = Page<TaskView>)))]
 pub async fn list(
     State(app): State<AppState>,
     id: Identity,
@@ -75,13 +77,13 @@ pub async fn list(
 /// One task.
 #[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", params(("id" = String, Path, description = "Task id")),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The task"), (status = 404, description = "No such task")))]
+    responses((status = 200, description = "The task", body = TaskView), (status = 404, description = "No such task")))]
 pub async fn get(
     State(app): State<AppState>,
     id: Identity,
     Path(task_id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(ok(visible(&app, &id, &task_id).await?))
+    Ok(ok(TaskView::from(visible(&app, &id, &task_id).await?)))
 }
 
 /// Loads a task the caller may see, or 404.
@@ -105,7 +107,7 @@ pub struct ChildrenQuery {
 /// A task's children (the tracks of a request), in source order.
 #[utoipa::path(get, path = "/tasks/{id}/children", tag = "tasks", params(("id" = String, Path, description = "Task id"), ChildrenQuery),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "A page of child tasks"), (status = 404, description = "No such task")))]
+    responses((status = 200, description = "A page of child tasks", body = Page<TaskView>), (status = 404, description = "No such task")))]
 pub async fn children(
     State(app): State<AppState>,
     id: Identity,
@@ -123,6 +125,7 @@ pub async fn children(
     let mut items = tasks::children(&app.db, &task_id, limit + 1, offset).await?;
     let next_cursor = (items.len() as i64 > limit).then(|| (offset + limit).to_string());
     items.truncate(limit as usize);
+    let items = items.into_iter().map(TaskView::from).collect();
     Ok(ok(Page { items, next_cursor }))
 }
 
@@ -139,7 +142,7 @@ pub struct UpdatesQuery {
 /// Tasks changed since a time, oldest change first, for clients that poll.
 #[utoipa::path(get, path = "/tasks/updates", tag = "tasks", params(UpdatesQuery),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "`{items, next_since}`")))]
+    responses((status = 200, description = "Changed tasks and the next `since`", body = Updates)))]
 pub async fn updates(
     State(app): State<AppState>,
     id: Identity,
@@ -149,9 +152,8 @@ pub async fn updates(
     let owner = (!id.is_admin()).then(|| id.user.id.clone());
     let items = tasks::updated_since(&app.db, owner.as_deref(), q.since, limit).await?;
     let next_since = items.last().map_or(q.since, |t| t.updated_at);
-    Ok(ok(
-        serde_json::json!({ "items": items, "next_since": next_since }),
-    ))
+    let items = items.into_iter().map(TaskView::from).collect();
+    Ok(ok(Updates { items, next_since }))
 }
 
 /// Publishes `task.cancelled` for each cancelled task and settles parents.
@@ -159,7 +161,13 @@ async fn after_cancel(app: &AppState, ids: &[String]) -> ApiResult<()> {
     let shared = &app.shared;
     let mut parents = Vec::new();
     for t in ids {
-        let task = jobs::publish_task(&app.db, &shared.events, "task.cancelled", t).await;
+        let task = jobs::publish_task(
+            &app.db,
+            &shared.events,
+            crate::wire::TaskEventKind::Cancelled,
+            t,
+        )
+        .await;
         if let Some(p) = task.and_then(|t| t.parent_id)
             && !ids.contains(&p)
             && !parents.contains(&p)
@@ -240,7 +248,13 @@ pub async fn retry(
     }
     let shared = &app.shared;
     for (t, pool) in &again {
-        jobs::publish_task(&app.db, &shared.events, "task.queued", t).await;
+        jobs::publish_task(
+            &app.db,
+            &shared.events,
+            crate::wire::TaskEventKind::Queued,
+            t,
+        )
+        .await;
         jobs::enqueue(
             &shared.queue,
             Pool::parse(pool).unwrap_or(Pool::Io),
@@ -250,7 +264,13 @@ pub async fn retry(
         .await;
     }
     if again.iter().all(|(t, _)| *t != task_id) {
-        jobs::publish_task(&app.db, &shared.events, "task.progress", &task_id).await;
+        jobs::publish_task(
+            &app.db,
+            &shared.events,
+            crate::wire::TaskEventKind::Progress,
+            &task_id,
+        )
+        .await;
     }
     Ok(ok(serde_json::json!({ "retried": again.len() })))
 }

@@ -153,7 +153,7 @@ impl Daemon {
             if let Some(c) = &cursor {
                 req = req.query(&[("cursor", c)]);
             }
-            let page: Page = self.call(req).await?;
+            let page: Page<Task> = self.call(req).await?;
             all.extend(page.items);
             match page.next_cursor {
                 Some(c) if Some(&c) != cursor.as_ref() => cursor = Some(c),

@@ -227,10 +227,9 @@ impl Follow {
                         Err(ClientError::Connect(_)) => break,
                         Err(e) => return Err(e),
                     }
-                } else if ev.event.starts_with("task.") {
-                    let Ok(data) = serde_json::from_str::<EventData>(&ev.data) else {
-                        continue;
-                    };
+                } else if let Some(data) =
+                    EventBody::parse(&ev.event, &ev.data).and_then(|e| e.task().cloned())
+                {
                     self.on_event(daemon, &ev.event, data).await;
                 }
                 if is_final(&self.parent.status) {
@@ -271,19 +270,14 @@ impl Follow {
     }
 
     pub(super) async fn on_event(&mut self, daemon: &Daemon, kind: &str, data: EventData) {
-        let Some(id) = data.task_id.clone() else {
-            return;
-        };
+        let id = data.task_id.clone();
         if id != self.id && !self.children.contains_key(&id) {
             // A track not seen before: its source names it.
             let source = match data.source.clone() {
                 Some(s) => Some(s),
                 None => daemon.get_task(&id).await.ok().and_then(|t| t.source),
             };
-            let title = data
-                .title
-                .clone()
-                .unwrap_or_else(|| title_of(source.as_deref(), &id));
+            let title = title_of(source.as_deref(), &id);
             self.children.insert(id.clone(), Item::new(title));
             self.order.push(id.clone());
         }
@@ -294,10 +288,7 @@ impl Follow {
     pub(super) fn apply(&mut self, id: &str, kind: &str, d: EventData) {
         let is_parent = id == self.id;
         if !is_parent && !self.children.contains_key(id) {
-            let title = d
-                .title
-                .clone()
-                .unwrap_or_else(|| title_of(d.source.as_deref(), id));
+            let title = title_of(d.source.as_deref(), id);
             self.children.insert(id.to_string(), Item::new(title));
             self.order.push(id.to_string());
         }
@@ -307,11 +298,11 @@ impl Follow {
             self.children.get_mut(id).expect("inserted above")
         };
         let prev = item.status.clone();
-        let status = d
-            .status
-            .clone()
-            .or_else(|| status_of_event(kind).map(str::to_string))
-            .unwrap_or_else(|| prev.clone());
+        let status = if d.status.is_empty() {
+            prev.clone()
+        } else {
+            d.status.clone()
+        };
         // A final status stays (an older event or snapshot can arrive after a newer one) and
         // is reported once; a later snapshot may only fill in what the event left out.
         if is_final(&prev) {
@@ -330,9 +321,7 @@ impl Follow {
         if d.stage.is_some() {
             item.stage = d.stage.clone();
         }
-        if let Some(a) = d.attempts {
-            item.attempts = a;
-        }
+        item.attempts = d.attempts;
         if d.error.is_some() {
             item.error = d.error.clone();
             item.error_code = d.error_code.clone();
@@ -387,18 +376,16 @@ impl Follow {
             }
             if let Some(bar) = &item.bar {
                 bar.set_prefix(item.stage.clone().unwrap_or_else(|| status.clone()));
-                if let Some(p) = d.percent {
-                    bar.set_position(p.clamp(0.0, 100.0).round() as u64);
-                }
+                bar.set_position(d.percent.clamp(0.0, 100.0).round() as u64);
                 let mut msg = title.clone();
-                if let Some(done) = d.bytes_done.filter(|&b| b > 0) {
-                    msg.push_str(&format!("  {}", bytes_of(done, d.bytes_total)));
+                if d.bytes_done > 0 {
+                    msg.push_str(&format!("  {}", bytes_of(d.bytes_done, d.bytes_total)));
                 }
-                if let Some(speed) = d.speed_bps.filter(|&s| s > 0.0) {
-                    msg.push_str(&format!("  {}/s", bytesize::ByteSize(speed as u64)));
+                if let Some(speed) = d.speed_bps.filter(|&s| s > 0) {
+                    msg.push_str(&format!("  {}/s", bytesize::ByteSize(speed)));
                 }
-                if let Some(eta) = d.eta_seconds.filter(|&s| s > 0.0) {
-                    msg.push_str(&format!("  eta {}s", eta.round() as u64));
+                if let Some(eta) = d.eta_seconds.filter(|&s| s > 0) {
+                    msg.push_str(&format!("  eta {eta}s"));
                 }
                 bar.set_message(msg);
             }

@@ -35,17 +35,6 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 
-/// Task statuses the API reports.
-const STATUSES: [&str; 7] = [
-    "queued",
-    "running",
-    "processing",
-    "done",
-    "failed",
-    "cancelled",
-    "skipped",
-];
-
 /// Time limit for an ordinary request (not the event stream).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -62,7 +62,7 @@ pub(super) async fn tasks_inner(config: &Config, args: TasksArgs) -> Result<Exit
         println!("{}", pretty(&data));
         return Ok(ExitCode::SUCCESS);
     }
-    let page: Page = serde_json::from_value(data)
+    let page: Page<Task> = serde_json::from_value(data)
         .map_err(|e| ClientError::Connect(format!("unexpected task list: {e}")))?;
     if page.items.is_empty() {
         println!("no tasks");

@@ -11,6 +11,7 @@ use super::{JobCtx, JobError, Outcome, Shared, track};
 use crate::db::watches::{self, CheckRecord, Watch};
 use crate::providers::Fetcher;
 use crate::watch::{KeptFile, Plan, Report};
+use crate::wire::{EventBody, WatchChecked, WatchCounts};
 
 /// The ledger kind.
 pub const KIND: &str = "check_watch";
@@ -26,9 +27,18 @@ pub struct CheckOptions {
     pub period: Option<i64>,
 }
 
+#[async_trait::async_trait]
+impl super::Job for CheckOptions {
+    const KIND: &'static str = KIND;
+    const POOL: crate::queue::Pool = crate::queue::Pool::Io;
+
+    async fn run(self, ctx: &JobCtx) -> Result<super::Outcome, JobError> {
+        run(ctx, self).await
+    }
+}
+
 /// Runs the check.
-pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
-    let o: CheckOptions = ctx.options()?;
+async fn run(ctx: &JobCtx, o: CheckOptions) -> Result<Outcome, JobError> {
     let shared = &ctx.shared;
     let _slot = tokio::select! {
         s = shared.limits.check_slot() => s,
@@ -71,7 +81,7 @@ async fn apply(ctx: &JobCtx, w: &Watch, plan: Plan) -> Result<Report, JobError> 
             &shared.db,
             &w.id,
             &CheckRecord {
-                result: counts.to_string(),
+                result: serde_json::to_string(&counts).unwrap_or_default(),
                 task_id: Some(ctx.task.id.clone()),
                 ..CheckRecord::default()
             },
@@ -121,7 +131,7 @@ async fn apply(ctx: &JobCtx, w: &Watch, plan: Plan) -> Result<Report, JobError> 
             last_modified: snap.last_modified,
             content_hash: Some(snap.hash),
             title,
-            result: counts.to_string(),
+            result: serde_json::to_string(&counts).unwrap_or_default(),
             task_id: Some(ctx.task.id.clone()),
             playlist_path: Some(playlist.display().to_string()),
         },
@@ -190,25 +200,29 @@ fn remove_from_library(library: &std::path::Path, file: &str) -> bool {
 }
 
 /// Sends `watch.checked` to the watch's owner.
-async fn announce(shared: &Shared, w: &Watch, task_id: &str, counts: serde_json::Value) {
-    let mut body = counts;
-    body["watch_id"] = serde_json::json!(w.id);
-    body["task_id"] = serde_json::json!(task_id);
+async fn announce(shared: &Shared, w: &Watch, task_id: &str, counts: WatchCounts) {
+    let body = WatchChecked {
+        watch_id: w.id.clone(),
+        task_id: task_id.to_string(),
+        counts: Some(counts),
+        error: None,
+    };
     shared
         .events
-        .publish("watch.checked", Some(&w.owner_id), body)
+        .publish(Some(&w.owner_id), EventBody::WatchChecked(body))
         .await;
 }
 
 /// Sends `watch.checked` with the error of a failed check.
 async fn announce_error(shared: &Shared, w: &Watch, task_id: &str, error: &JobError) {
-    let body = serde_json::json!({
-        "watch_id": w.id,
-        "task_id": task_id,
-        "error": error.to_string(),
-    });
+    let body = WatchChecked {
+        watch_id: w.id.clone(),
+        task_id: task_id.to_string(),
+        counts: None,
+        error: Some(error.to_string()),
+    };
     shared
         .events
-        .publish("watch.checked", Some(&w.owner_id), body)
+        .publish(Some(&w.owner_id), EventBody::WatchChecked(body))
         .await;
 }

@@ -8,6 +8,7 @@ use super::track::{self, TrackOptions};
 use super::{JobCtx, JobError, Outcome};
 use crate::db::tasks::{self, NewTask};
 use crate::providers::{self, Fetcher, Resolved, TrackInfo, looks_like_feed};
+use crate::queue::Pool;
 
 /// The ledger kind.
 pub const KIND: &str = "download";
@@ -35,9 +36,18 @@ pub struct DownloadOptions {
     pub release_types: Option<Vec<String>>,
 }
 
+#[async_trait::async_trait]
+impl super::Job for DownloadOptions {
+    const KIND: &'static str = KIND;
+    const POOL: crate::queue::Pool = crate::queue::Pool::Io;
+
+    async fn run(self, ctx: &JobCtx) -> Result<super::Outcome, JobError> {
+        run(ctx, self).await
+    }
+}
+
 /// Resolves and fans out.
-pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
-    let opts: DownloadOptions = ctx.options()?;
+async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
     let shared = &ctx.shared;
     let staging = track::staging_dir(&shared.config, &ctx.task.id, true)?;
     let mut fetcher = Fetcher::new(shared.env.clone(), staging.clone(), ctx.stop.clone());
@@ -164,15 +174,9 @@ pub async fn fan_out(
     let shared = &ctx.shared;
     let children: Vec<NewTask> = tracks
         .into_iter()
-        .map(|t| NewTask {
-            kind: track::KIND.into(),
-            pool: if prefetched.is_some() {
-                "cpu".into()
-            } else {
-                "io".into()
-            },
-            source: Some(t.url.clone()),
-            options: serde_json::to_value(TrackOptions {
+        .map(|t| {
+            let source = Some(t.url.clone());
+            let job = TrackOptions {
                 track: t,
                 provider: provider.to_string(),
                 format: output.format.clone(),
@@ -181,10 +185,16 @@ pub async fn fan_out(
                 fetched: None,
                 cover: None,
                 fallback_title: None,
-            })
-            .unwrap_or_default(),
-            max_attempts: ctx.task.max_attempts,
-            ..NewTask::default()
+            };
+            let mut new = super::new_task(&job);
+            if prefetched.is_some() {
+                new.pool = Pool::Cpu.as_str().into();
+            }
+            NewTask {
+                source,
+                max_attempts: ctx.task.max_attempts,
+                ..new
+            }
         })
         .collect();
     let window = shared.config.workers.enqueue_window;
@@ -212,12 +222,12 @@ pub async fn fan_out(
         super::announce(&shared.queue, &shared.events, child).await;
     }
     if created.len() > window {
-        let bodies = created[window..].iter().map(super::task_body).collect();
+        let bodies = created[window..]
+            .iter()
+            .map(|t| crate::wire::TaskEventKind::Created.with(super::task_event(t)))
+            .collect();
         let owner = ctx.task.owner_id.as_deref();
-        shared
-            .events
-            .publish_many("task.created", owner, bodies)
-            .await;
+        shared.events.publish_many(owner, bodies).await;
     }
     Ok(created)
 }

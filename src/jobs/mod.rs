@@ -3,9 +3,11 @@
 //! (permanent error or attempts used up), or queued again with backoff (transient error).
 //! One module per job kind; each gets a [`JobCtx`] and returns a [`JobError`] on failure.
 
+mod kind;
 mod publish;
 mod runner;
 mod settle;
+pub use kind::{Job, KINDS, new_task};
 pub use publish::*;
 pub use runner::*;
 pub use settle::*;
@@ -146,24 +148,26 @@ impl JobCtx {
             db_bytes,
         )
         .await?;
-        let mut body = task_body(&self.task);
-        body["status"] = "running".into();
-        body["stage"] = stage.into();
-        body["percent"] = ((fraction * 1000.0).round() / 10.0).into();
+        let mut body = task_event(&self.task);
+        body.status = status::RUNNING.into();
+        body.stage = Some(stage.into());
+        body.percent = crate::wire::percent(fraction);
         if let Some((done, total)) = bytes {
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
             let speed = done as f64 / secs;
-            body["bytes_done"] = done.into();
-            body["bytes_total"] = total.into();
-            body["speed_bps"] = (speed.round() as u64).into();
-            body["eta_seconds"] = total
+            body.bytes_done = done as i64;
+            body.bytes_total = total.map(|t| t as i64);
+            body.speed_bps = Some(speed.round() as u64);
+            body.eta_seconds = total
                 .filter(|_| speed > 0.0)
-                .map(|t| ((t.saturating_sub(done)) as f64 / speed).round() as u64)
-                .into();
+                .map(|t| ((t.saturating_sub(done)) as f64 / speed).round() as u64);
         }
         self.shared
             .events
-            .publish("task.progress", self.task.owner_id.as_deref(), body)
+            .publish(
+                self.task.owner_id.as_deref(),
+                crate::wire::TaskEventKind::Progress.with(body),
+            )
             .await;
         Ok(())
     }

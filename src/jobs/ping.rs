@@ -23,9 +23,18 @@ pub struct PingOptions {
     pub fail_attempts: u32,
 }
 
+#[async_trait::async_trait]
+impl super::Job for PingOptions {
+    const KIND: &'static str = KIND;
+    const POOL: crate::queue::Pool = crate::queue::Pool::Io;
+
+    async fn run(self, ctx: &JobCtx) -> Result<super::Outcome, JobError> {
+        run(ctx, self).await.map(|()| super::Outcome::Done)
+    }
+}
+
 /// Runs a ping job.
-pub async fn run(ctx: &JobCtx) -> Result<(), JobError> {
-    let opts: PingOptions = ctx.options()?;
+async fn run(ctx: &JobCtx, opts: PingOptions) -> Result<(), JobError> {
     if (ctx.task.attempts as u32) <= opts.fail_attempts {
         return Err(JobError::transient(
             "simulated_failure",

@@ -1,11 +1,15 @@
 //! Task events: the body clients draw a task from, and publishing it.
 
 use super::*;
+use crate::wire::{TaskEvent, TaskEventKind, TaskView};
 
 /// Tells watchers a task exists and enqueues it.
 pub async fn announce(queue: &Queue, events: &EventBus, task: &Task) {
     events
-        .publish("task.created", task.owner_id.as_deref(), task_body(task))
+        .publish(
+            task.owner_id.as_deref(),
+            TaskEventKind::Created.with(task_event(task)),
+        )
         .await;
     enqueue(
         queue,
@@ -16,34 +20,27 @@ pub async fn announce(queue: &Queue, events: &EventBus, task: &Task) {
     .await;
 }
 
-/// The body of a task event: what clients need to draw it.
-pub fn task_body(t: &Task) -> serde_json::Value {
-    // A queued retry that is not due yet is shown as `waiting`, with `waiting_until`.
-    let waiting =
-        t.status == status::QUEUED && t.run_after.is_some_and(|at| at > crate::db::now_ms());
-    serde_json::json!({
-        "task_id": t.id,
-        "parent_id": t.parent_id,
-        "task_kind": t.kind,
-        "status": if waiting { "waiting" } else { t.status.as_str() },
-        "stage": t.stage,
-        "percent": (t.progress * 1000.0).round() / 10.0,
-        "bytes_done": t.bytes_done,
-        "bytes_total": t.bytes_total,
-        "attempts": t.attempts,
-        "error": t.error,
-        "error_code": t.error_code,
-        "output_path": t.output_path,
-        "waiting_until": t.run_after,
-    })
+/// The body of a task event: what clients need to draw it. A queued retry that is not due
+/// yet is shown as `waiting`, with `waiting_until`.
+pub fn task_event(t: &Task) -> TaskEvent {
+    let mut e = TaskEvent::from(&TaskView::from(t.clone()));
+    if t.status == status::QUEUED && t.run_after.is_some_and(|at| at > crate::db::now_ms()) {
+        e.status = "waiting".into();
+    }
+    e
 }
 
 /// Publishes an event about a task, reading its current row; returns the row it read.
-pub async fn publish_task(db: &Db, events: &EventBus, kind: &str, task_id: &str) -> Option<Task> {
+pub async fn publish_task(
+    db: &Db,
+    events: &EventBus,
+    kind: TaskEventKind,
+    task_id: &str,
+) -> Option<Task> {
     match tasks::get(db, task_id).await {
         Ok(Some(t)) => {
             events
-                .publish(kind, t.owner_id.as_deref(), task_body(&t))
+                .publish(t.owner_id.as_deref(), kind.with(task_event(&t)))
                 .await;
             Some(t)
         }

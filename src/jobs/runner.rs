@@ -2,6 +2,8 @@
 //! while the job runs, record the outcome (done, skipped, children, hand-off, retry with
 //! backoff, failure), and push or re-push queue messages; reconcile what the queue lost.
 
+use tracing::Instrument;
+
 use super::*;
 
 /// Runs one queue message to its end. Errors returned here are only infrastructure errors
@@ -42,14 +44,24 @@ pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(),
         );
         tracing::warn!(task_id, kind, "{msg}");
         tasks::give_up(&shared.db, &task_id, &msg).await?;
-        publish_task(&shared.db, &shared.events, "task.failed", &task_id).await;
+        publish_task(
+            &shared.db,
+            &shared.events,
+            crate::wire::TaskEventKind::Failed,
+            &task_id,
+        )
+        .await;
         metrics::counter!("musicd_jobs_total", "kind" => kind, "outcome" => "failed").increment(1);
         return Ok(());
     }
     tracing::info!(task_id, kind, attempt = task.attempts, "job started");
+    let span = tracing::info_span!("job", task_id, kind, attempt = task.attempts);
     shared
         .events
-        .publish("task.started", task.owner_id.as_deref(), task_body(&task))
+        .publish(
+            task.owner_id.as_deref(),
+            crate::wire::TaskEventKind::Started.with(task_event(&task)),
+        )
         .await;
     let started = Instant::now();
     let stop = CancellationToken::new();
@@ -64,7 +76,7 @@ pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(),
         bytes_total: Default::default(),
     };
     let result = tokio::select! {
-        r = dispatch(&ctx) => r,
+        r = kind::dispatch(&ctx).instrument(span) => r,
         _ = shared.hand_back.cancelled() => Err(JobError::Interrupted),
     };
     stop.cancel();
@@ -174,13 +186,13 @@ pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(),
         }
     };
     let event = match outcome {
-        "done" => Some("task.completed"),
-        "skipped" => Some("task.skipped"),
-        "failed" => Some("task.failed"),
-        "retry" => Some("task.retrying"),
-        "handed_back" | "handed_off" => Some("task.queued"),
-        "awaiting_children" => Some("task.progress"),
-        "interrupted" => Some("task.cancelled"),
+        "done" => Some(crate::wire::TaskEventKind::Completed),
+        "skipped" => Some(crate::wire::TaskEventKind::Skipped),
+        "failed" => Some(crate::wire::TaskEventKind::Failed),
+        "retry" => Some(crate::wire::TaskEventKind::Retrying),
+        "handed_back" | "handed_off" => Some(crate::wire::TaskEventKind::Queued),
+        "awaiting_children" => Some(crate::wire::TaskEventKind::Progress),
+        "interrupted" => Some(crate::wire::TaskEventKind::Cancelled),
         _ => None,
     };
     if let Some(event) = event {
@@ -211,20 +223,6 @@ pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(),
     metrics::histogram!("musicd_job_duration_seconds", "kind" => kind)
         .record(started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Sends the job to its kind's module.
-pub(super) async fn dispatch(ctx: &JobCtx) -> Result<Outcome, JobError> {
-    match ctx.task.kind.as_str() {
-        ping::KIND => ping::run(ctx).await.map(|()| Outcome::Done),
-        download::KIND => download::run(ctx).await,
-        track::KIND => track::run(ctx).await,
-        check_watch::KIND => check_watch::run(ctx).await,
-        other => Err(JobError::permanent(
-            "unknown_kind",
-            format!("no job handler for kind `{other}`"),
-        )),
-    }
 }
 
 /// How often a running job looks for a cancel request.

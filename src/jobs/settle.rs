@@ -8,13 +8,19 @@ use super::*;
 pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error> {
     release_held(shared, parent_id).await?;
     let Some(outcome) = tasks::children_outcome(&shared.db, parent_id).await? else {
-        publish_task(&shared.db, &shared.events, "task.progress", parent_id).await;
+        publish_task(
+            &shared.db,
+            &shared.events,
+            crate::wire::TaskEventKind::Progress,
+            parent_id,
+        )
+        .await;
         return Ok(());
     };
     let kind = match outcome.0 {
-        "done" => "task.completed",
-        "failed" => "task.failed",
-        _ => "task.cancelled",
+        "done" => crate::wire::TaskEventKind::Completed,
+        "failed" => crate::wire::TaskEventKind::Failed,
+        _ => crate::wire::TaskEventKind::Cancelled,
     };
     if let Some(parent) = tasks::get(&shared.db, parent_id).await?
         && parent.status == tasks::status::PROCESSING
@@ -25,7 +31,13 @@ pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error>
     if tasks::end_parent(&shared.db, parent_id, outcome).await? {
         publish_task(&shared.db, &shared.events, kind, parent_id).await;
     } else {
-        publish_task(&shared.db, &shared.events, "task.progress", parent_id).await;
+        publish_task(
+            &shared.db,
+            &shared.events,
+            crate::wire::TaskEventKind::Progress,
+            parent_id,
+        )
+        .await;
     }
     Ok(())
 }

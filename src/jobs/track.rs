@@ -65,9 +65,18 @@ pub fn clean_staging(config: &Config, task_id: &str) {
 
 pub use crate::providers::fetch_options;
 
+#[async_trait::async_trait]
+impl super::Job for TrackOptions {
+    const KIND: &'static str = KIND;
+    const POOL: crate::queue::Pool = crate::queue::Pool::Io;
+
+    async fn run(self, ctx: &JobCtx) -> Result<super::Outcome, JobError> {
+        run(ctx, self).await
+    }
+}
+
 /// Runs the stage the task is in.
-pub async fn run(ctx: &JobCtx) -> Result<Outcome, JobError> {
-    let opts: TrackOptions = ctx.options()?;
+async fn run(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> {
     let result = match ctx.task.pool.as_str() {
         "cpu" => process(ctx, opts).await,
         _ => fetch(ctx, opts).await,

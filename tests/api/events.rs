@@ -3,58 +3,14 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// One parsed SSE message.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Msg {
-    pub id: String,
-    pub event: String,
-    pub data: Value,
-}
-
-/// Reads SSE messages from a response until `until` holds for the list or `timeout` passes.
-pub async fn read_events(
-    res: reqwest::Response,
-    timeout: Duration,
-    until: impl Fn(&[Msg]) -> bool,
-) -> Vec<Msg> {
-    let mut body = res.bytes_stream();
-    let mut buf = String::new();
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !until(&out) {
-        let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
-            Ok(Some(Ok(c))) => c,
-            _ => break,
-        };
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(pos) = buf.find("\n\n") {
-            let block: String = buf.drain(..pos + 2).collect();
-            let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim());
-                }
-            }
-            if !event.is_empty() {
-                out.push(Msg {
-                    id,
-                    event,
-                    data: serde_json::from_str(&data).unwrap_or(Value::Null),
-                });
-            }
-        }
-    }
-    out
-}
+use crate::kit::Session;
+pub use crate::kit::{Msg, read_events};
+use crate::upstream::{Entry, Upstream, tone};
+use musicd::api::types::{Accepted, EventBody, TaskView};
 
 fn completed(n: usize) -> impl Fn(&[Msg]) -> bool {
     move |m: &[Msg]| m.iter().filter(|e| e.event == "task.completed").count() >= n
@@ -192,5 +148,63 @@ async fn resume_with_last_event_id_and_visibility() {
     // Carol saw none of the admin's events.
     let carol_saw = carol_events.await.unwrap();
     assert!(carol_saw.is_empty(), "{carol_saw:?}");
+    app.stop().await;
+}
+
+/// A download told as the shared wire types: what `/tasks` answers and what `/events` sends
+/// read back as `TaskView` and `EventBody`, and they agree on how the download ended.
+#[tokio::test]
+async fn a_download_reads_back_as_the_shared_wire_types() {
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audio = std::sync::Arc::new(tone(dir.path(), "a.mp3", 440, 2));
+    up.set("a.mp3", Entry::File(audio, "audio/mpeg"));
+    let admin = Session::admin(&app).await;
+    let mut events = admin.events("kinds=task.").await;
+
+    let id = admin.download(&up.url("a.mp3")).await;
+    let task: TaskView = admin.wait_done(&id).await;
+    assert_eq!(task.kind, "download");
+    assert_eq!(task.source.as_deref(), Some(up.url("a.mp3").as_str()));
+    let tracks = admin.children(&id).await;
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert_eq!(tracks[0].status, "done");
+
+    let ended = |m: &[Msg]| {
+        m.iter()
+            .any(|m| m.event == "task.completed" && m.data["task_id"] == json!(id))
+    };
+    let seen: Vec<EventBody> = events
+        .read(Duration::from_secs(30), ended)
+        .await
+        .iter()
+        .map(|m| {
+            m.body()
+                .unwrap_or_else(|| panic!("not an EventBody: {m:?}"))
+        })
+        .collect();
+    let own: Vec<&str> = seen
+        .iter()
+        .filter(|e| e.task_id() == id)
+        .map(EventBody::kind)
+        .collect();
+    assert_eq!(own.first(), Some(&"task.created"), "{own:?}");
+    assert_eq!(own.last(), Some(&"task.completed"), "{own:?}");
+    let last = seen.iter().rev().find(|e| e.task_id() == id).unwrap();
+    let body = last.task().expect("a task event");
+    assert_eq!(
+        (body.status.as_str(), body.attempts),
+        ("done", task.attempts)
+    );
+    assert!(
+        seen.iter().any(|e| e.parent_id() == Some(id.as_str())),
+        "the track's events name their parent"
+    );
+
+    let missing = admin.get("/tasks/no-such-task").await.error(404);
+    assert_eq!(missing, "not_found");
+    let ping: Accepted = admin.post("/diagnostics/ping", json!({})).await.good();
+    assert_eq!(admin.wait_ended(&ping.task_id).await.status, "done");
     app.stop().await;
 }

@@ -13,6 +13,7 @@ mod egress;
 mod events;
 mod helpers;
 mod jamendo;
+mod kit;
 mod library;
 mod library_safety;
 mod queue;

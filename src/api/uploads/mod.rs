@@ -26,6 +26,7 @@ use crate::db::library::{self, Upload};
 use crate::db::tasks::{self, NewTask};
 use crate::jobs::track::{self, TrackOptions};
 use crate::providers::TrackInfo;
+use crate::queue::Pool;
 use crate::sink::FileSink;
 
 /// Largest value of a form field that is not a file.
@@ -138,13 +139,11 @@ async fn submit(
         fallback_title: name_title(name),
     };
     let new = NewTask {
-        kind: track::KIND.into(),
-        pool: "cpu".into(),
+        pool: Pool::Cpu.as_str().into(),
         owner_id: Some(owner.to_string()),
         source: Some(format!("upload:{}", name_title(name).unwrap_or_default())),
-        options: serde_json::to_value(&opts).unwrap_or_default(),
         max_attempts: i64::from(app.config.queue.max_attempts),
-        ..NewTask::default()
+        ..crate::jobs::new_task(&opts)
     };
     let task = tasks::insert(&app.db, &new)
         .await?
