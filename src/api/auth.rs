@@ -282,6 +282,7 @@ pub struct PasswordChange {
     /// The password now.
     pub current_password: String,
     /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 

@@ -20,6 +20,7 @@ use crate::db::credentials;
 #[serde(deny_unknown_fields)]
 pub struct SetCredential {
     /// The secret (1–4096 characters). Stored encrypted; never returned.
+    #[schema(min_length = 1, max_length = 4096)]
     pub value: String,
 }
 

@@ -21,6 +21,12 @@ pub async fn ping(
     admin: Admin,
     ApiJson(opts): ApiJson<ping::PingOptions>,
 ) -> ApiResult<Response> {
+    if opts.sleep_ms > 600_000 {
+        return Err(crate::api::error::ApiError::validation(
+            Some("sleep_ms"),
+            "at most 600000 (10 minutes)",
+        ));
+    }
     let new = NewTask {
         owner_id: Some(admin.0.user.id.clone()),
         max_attempts: app.config.queue.max_attempts as i64,

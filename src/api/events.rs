@@ -31,6 +31,7 @@ const RECHECK: Duration = Duration::from_secs(3);
 
 /// Filters for the event stream.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only events of this task and of its children.

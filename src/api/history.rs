@@ -14,6 +14,7 @@ use crate::db::{now_ms, tasks};
 
 /// Filters and paging for history.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Text to find in the source URL, the output path or the error.
@@ -28,6 +29,7 @@ pub struct HistoryQuery {
     /// Items per page, 1–200 (default 50).
     pub limit: Option<u32>,
     /// From a previous page's `next_cursor`.
+    #[param(pattern = "^[0-9]{1,18}_.+$")]
     pub cursor: Option<String>,
 }
 
@@ -72,6 +74,7 @@ pub async fn stats(State(app): State<AppState>, id: Identity) -> ApiResult<Respo
 #[serde(deny_unknown_fields)]
 pub struct CleanupRequest {
     /// Remove finished requests that ended more than this many days ago (0 = all finished).
+    #[schema(maximum = 36500)]
     pub days_old: u32,
 }
 

@@ -19,6 +19,7 @@ use crate::db::api_keys;
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// A label, 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Any of `read`, `write`, `admin` (default `["read"]`).
     #[serde(default)]

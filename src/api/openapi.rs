@@ -3,11 +3,11 @@
 //! answer with (`ErrorEnvelope`), so the document says exactly what the server sends.
 
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, RefOr, Required, ResponseBuilder};
 
 use super::error;
 
@@ -43,19 +43,50 @@ impl utoipa::Modify for SecurityAddon {
 
 /// Wraps JSON success bodies in the envelope and adds the edge's error answers.
 pub(super) fn complete(doc: &mut utoipa::openapi::OpenApi) {
-    for item in doc.paths.paths.values_mut() {
-        let ops = [
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let tus = path.starts_with("/api/v1/uploads/tus");
+        let bodied = [
             &mut item.get,
             &mut item.put,
             &mut item.post,
             &mut item.delete,
             &mut item.patch,
+            &mut item.options,
         ];
-        for op in ops.into_iter().flatten() {
+        for op in bodied.into_iter().flatten() {
             envelope_successes(op);
-            add_errors(op);
+            add_errors(op, true);
+            if tus && op.operation_id.as_deref() != Some("tus_options") {
+                speaks_tus(op, true);
+            }
+        }
+        if let Some(op) = &mut item.head {
+            add_errors(op, false);
+            if tus {
+                speaks_tus(op, false);
+            }
         }
     }
+}
+
+/// A tus request names the protocol version; another version is refused with 412.
+fn speaks_tus(op: &mut Operation, with_body: bool) {
+    let header = ParameterBuilder::new()
+        .name("Tus-Resumable")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::True)
+        .description(Some("The tus protocol version: `1.0.0`"))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["1.0.0"])),
+        ))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(header);
+    op.responses.responses.insert(
+        "412".into(),
+        error_response("Not tus 1.0.0 (`unsupported_tus_version`)", with_body),
+    );
 }
 
 fn envelope_successes(op: &mut Operation) {
@@ -83,8 +114,9 @@ fn enveloped(data: RefOr<Schema>) -> RefOr<Schema> {
         .into()
 }
 
-/// Errors any operation may answer with, by what it takes.
-fn add_errors(op: &mut Operation) {
+/// Errors any operation may answer with, by what it takes; an error documented without a
+/// body gets the error envelope (not on `HEAD`, which answers without one).
+fn add_errors(op: &mut Operation, with_body: bool) {
     let secured = op
         .security
         .as_ref()
@@ -114,7 +146,18 @@ fn add_errors(op: &mut Operation) {
         op.responses
             .responses
             .entry(status.to_string())
-            .or_insert_with(|| error_response(description));
+            .or_insert_with(|| error_response(description, with_body));
+    }
+    if !with_body {
+        return;
+    }
+    for (status, response) in op.responses.responses.iter_mut() {
+        if let RefOr::T(r) = response
+            && !status.starts_with(['1', '2', '3'])
+            && r.content.is_empty()
+        {
+            *response = error_response(&r.description, true);
+        }
     }
 }
 
@@ -122,7 +165,13 @@ fn takes_a_body(b: &RequestBody) -> bool {
     !b.content.is_empty()
 }
 
-fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+fn error_response(description: &str, with_body: bool) -> RefOr<utoipa::openapi::Response> {
+    if !with_body {
+        return ResponseBuilder::new()
+            .description(description)
+            .build()
+            .into();
+    }
     ResponseBuilder::new()
         .description(description)
         .content(

@@ -45,12 +45,14 @@ pub async fn list(State(app): State<AppState>, _id: Identity) -> ApiResult<Respo
 
 /// Paging and filtering of an artist's releases.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InfoQuery {
     /// For an artist: keep these release types (comma-separated: `album`, `single`,
     /// `compilation`, `appears_on`).
     release_types: Option<String>,
     /// For an artist: releases per page (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// For an artist: the `next_cursor` of the previous page.
     cursor: Option<String>,

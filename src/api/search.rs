@@ -16,9 +16,11 @@ use crate::providers::Fetcher;
 
 /// What to search for.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// The text to find.
+    #[param(min_length = 1, max_length = 200)]
     pub q: String,
     /// `track` (default), `album`, `artist` or `playlist`.
     #[serde(rename = "type")]

@@ -18,6 +18,7 @@ use crate::queue::Pool;
 
 /// Filters and paging for the task list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this status.
@@ -30,6 +31,7 @@ pub struct ListQuery {
     /// Items per page, 1–200 (default 50).
     pub limit: Option<u32>,
     /// From a previous page's `next_cursor`.
+    #[param(pattern = "^[0-9]{1,18}_.+$")]
     pub cursor: Option<String>,
 }
 
@@ -96,11 +98,13 @@ async fn visible(app: &AppState, id: &Identity, task_id: &str) -> ApiResult<task
 
 /// Paging for a task's children.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChildrenQuery {
     /// Items per page, 1–500 (default 100).
     pub limit: Option<u32>,
     /// From a previous page's `next_cursor`.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -131,6 +135,7 @@ pub async fn children(
 
 /// Polling instead of events.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatesQuery {
     /// Unix milliseconds: tasks changed after this (pass the previous answer's `next_since`).

@@ -16,9 +16,11 @@ use crate::db::{tokens, users};
 
 /// Paging by page number.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    /// 1-based page (default 1).
+    /// 1-based page (default 1, at most 1,000,000).
+    #[param(maximum = 1000000)]
     pub page: Option<u32>,
     /// Items per page, 1–200 (default 50).
     pub limit: Option<u32>,
@@ -29,11 +31,14 @@ pub struct PageQuery {
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[A-Za-z0-9._-]{3,64}$")]
     pub username: String,
-    /// At least 8 characters.
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// `admin` or `user` (default `user`).
     #[serde(default = "default_role")]
+    #[schema(pattern = "^(admin|user)$")]
     pub role: String,
 }
 
@@ -46,6 +51,7 @@ fn default_role() -> String {
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
     /// `admin` or `user`.
+    #[schema(pattern = "^(admin|user)$")]
     pub role: String,
 }
 
@@ -69,7 +75,11 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Response> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200) as i64;
-    let page = q.page.unwrap_or(1).max(1) as i64;
+    let page = q.page.unwrap_or(1).max(1);
+    if page > 1_000_000 {
+        return Err(ApiError::validation(Some("page"), "at most 1000000"));
+    }
+    let page = i64::from(page);
     let items = users::list(&app.db, limit + 1, (page - 1) * limit).await?;
     let has_more = items.len() as i64 > limit;
     let items: Vec<_> = items.into_iter().take(limit as usize).collect();
@@ -154,6 +164,7 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct PasswordSet {
     /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 

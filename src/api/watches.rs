@@ -224,9 +224,11 @@ pub async fn create(
 
 /// Paging of `GET /watches`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Watches per page (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -347,6 +349,7 @@ pub async fn delete(
 
 /// `?dry_run=true`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CheckQuery {
     /// Report what would be added and removed, changing nothing.
@@ -451,6 +454,7 @@ pub struct WatchConfigPatch {
     /// Cron expression for watches without their own.
     pub default_schedule: Option<String>,
     /// Checks at once, per process.
+    #[schema(minimum = 1, maximum = 64)]
     pub max_concurrent_checks: Option<u32>,
     /// Random delay before a scheduled check (`30s`, `2m`).
     pub jitter: Option<String>,

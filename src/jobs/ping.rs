@@ -17,6 +17,7 @@ pub const KIND: &str = "ping";
 pub struct PingOptions {
     /// How long the job works, in milliseconds (at most 10 minutes).
     #[serde(default)]
+    #[schema(maximum = 600000)]
     pub sleep_ms: u64,
     /// Fail with a transient error on attempts up to this number.
     #[serde(default)]

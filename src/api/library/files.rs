@@ -71,6 +71,7 @@ pub(super) fn sign(key: &[u8], id: &str, expires: i64) -> String {
 
 /// A signed link's query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     /// Unix ms after which the link no longer works.
     pub(super) expires: i64,

@@ -26,6 +26,7 @@ use crate::db::library::{self, Filter, Track};
 
 /// Filters and paging of `GET /library/tracks`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TrackQuery {
     /// Words searched in title, artist and album.
@@ -41,6 +42,7 @@ pub struct TrackQuery {
     /// Format (`mp3`, `flac`, …).
     format: Option<String>,
     /// Tracks per page (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -109,11 +111,13 @@ pub async fn get_track(
 
 /// Paging of artists and albums.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NameQuery {
     /// Albums of this artist id (`/library/albums` only).
     artist: Option<String>,
     /// Items per page (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,

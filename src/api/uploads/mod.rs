@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -178,8 +179,15 @@ pub async fn multipart(
     State(app): State<AppState>,
     id: Identity,
     headers: HeaderMap,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
+    // A body that is not multipart is a validation error in the API's own shape.
+    let mut form = form.map_err(|e| {
+        ApiError::validation(
+            None,
+            format!("expected a `multipart/form-data` body: {}", e.body_text()),
+        )
+    })?;
     let user = id.user.id.clone();
     // Refuse what cannot fit before reading a byte, when the length is announced.
     let mut budget = room(&app, &user).await?;

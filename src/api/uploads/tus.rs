@@ -96,6 +96,8 @@ pub(super) fn parse_metadata(v: Option<&str>) -> Result<HashMap<String, String>,
 /// (`filename`, and the tag fields of `POST /uploads`). 413 before anything is written when
 /// it would go over the quota.
 #[utoipa::path(post, path = "/uploads/tus", tag = "uploads",
+    params(("Upload-Length" = u64, Header, description = "The file's size in bytes (deferred lengths are not supported)"),
+        ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: `key base64value` pairs, comma-separated")),
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, description = "`Location` of the upload"), (status = 412, description = "Wrong Tus-Resumable"),
         (status = 413, description = "Over the quota or the size cap")))]
