@@ -125,5 +125,8 @@ pub async fn reconcile_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
         if let Err(e) = jobs::release_all_held(&shared).await {
             tracing::warn!("releasing held children failed: {e}");
         }
+        if let Err(e) = jobs::settle_unsettled(&shared).await {
+            tracing::warn!("settling parents failed: {e}");
+        }
     }
 }

@@ -207,8 +207,12 @@ pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(),
         } else {
             task.parent_id.clone()
         };
-        if let Some(parent) = parent {
-            settle(&shared, &parent).await?;
+        // The outcome is recorded; a settle that fails now is left to the reconciler
+        // (`settle_unsettled`) instead of failing the run, whose message would be gone.
+        if let Some(parent) = parent
+            && let Err(e) = settle(&shared, &parent).await
+        {
+            tracing::warn!(parent, "settle failed; the reconciler will settle it: {e}");
         }
     }
     tracing::info!(
@@ -307,6 +311,16 @@ pub async fn reconcile(db: &Db, queue: &Queue, stale: Duration) -> anyhow::Resul
 pub async fn release_all_held(shared: &Shared) -> Result<(), sqlx::Error> {
     for parent in tasks::parents_with_held(&shared.db, 1000).await? {
         release_held(shared, &parent).await?;
+    }
+    Ok(())
+}
+
+/// Settles parents whose children have all ended but whose settle did not happen (it
+/// failed after the last child had already been recorded).
+pub async fn settle_unsettled(shared: &Shared) -> Result<(), sqlx::Error> {
+    for parent in tasks::unsettled_parents(&shared.db, 1000).await? {
+        tracing::info!(parent, "settling a parent whose children have all ended");
+        settle(shared, &parent).await?;
     }
     Ok(())
 }

@@ -218,3 +218,49 @@ async fn sigterm_hands_unfinished_jobs_back() {
         "a handed-back run does not count: {t}"
     );
 }
+
+/// A parent left `processing` after its last child ended (its settle failed: the database was
+/// busy) is settled by the reconciler: the request ends instead of waiting forever.
+#[tokio::test]
+async fn the_reconciler_settles_a_parent_whose_children_have_ended() {
+    use musicd::db::tasks::{self, NewTask};
+    let app = TestApp::start(|_| {}).await;
+    let session = crate::kit::Session::admin(&app).await;
+    let db_url = format!("sqlite://{}", app.data().join("musicd.db").display());
+    let db = musicd::db::Db::connect(&db_url).await.unwrap();
+    let parent = tasks::insert(
+        &db,
+        &NewTask {
+            kind: "ping".into(),
+            pool: "io".into(),
+            max_attempts: 3,
+            ..NewTask::default()
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let child = NewTask {
+        kind: "ping".into(),
+        pool: "io".into(),
+        max_attempts: 3,
+        ..NewTask::default()
+    };
+    tasks::insert_children(&db, &parent, &[child.clone(), child], 10)
+        .await
+        .unwrap();
+    // What a failed settle leaves: the parent waits for children that have all ended.
+    sqlx::query("UPDATE tasks SET status = 'processing' WHERE id = $1")
+        .bind(&parent.id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE tasks SET status = 'done', finished_at = 1 WHERE parent_id = $1")
+        .bind(&parent.id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let t = session.wait_ended(&parent.id).await;
+    assert_eq!(t.status, "done", "{t:?}");
+    app.stop().await;
+}

@@ -267,6 +267,20 @@ pub async fn release_held(
     Ok(released)
 }
 
+/// Parents still `processing` whose children have all ended: a settle that failed (the
+/// database was busy) left them, and the reconciler settles them.
+pub async fn unsettled_parents(db: &Db, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT p.id FROM tasks p WHERE p.status = 'processing' AND NOT EXISTS (
+            SELECT 1 FROM tasks c WHERE c.parent_id = p.id
+                AND c.status IN ('queued', 'running', 'processing'))
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// Parents that have held children and room to release more (for the reconciler).
 pub async fn parents_with_held(db: &Db, limit: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
