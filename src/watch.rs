@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use crate::config::WatchConfig;
 use crate::db::watches::{self, Watch};
 use crate::failure::JobError;
+use crate::failure::code;
 use crate::providers::{Env, Fetcher, Resolved, TrackInfo, looks_like_feed, podcast};
 use crate::wire::WatchCounts;
 
@@ -154,7 +155,7 @@ async fn read_source(
             } => {
                 if !looks_like_feed(&bytes, content_type.as_deref()) {
                     return Err(JobError::permanent(
-                        "invalid_feed",
+                        code::INVALID_FEED,
                         format!("{} is not an RSS or Atom feed", w.item_id),
                     ));
                 }
@@ -164,7 +165,7 @@ async fn read_source(
     } else {
         let provider = shared.providers.get(&w.provider).ok_or_else(|| {
             JobError::permanent(
-                "validation_error",
+                code::VALIDATION_ERROR,
                 format!("unknown provider `{}`", w.provider),
             )
         })?;

@@ -14,6 +14,7 @@ use super::with_status;
 use crate::api::identity::Identity;
 use crate::api::state::AppState;
 use crate::db::tasks::NewTask;
+use crate::failure::code;
 use crate::jobs::{self, download::DownloadOptions};
 
 /// Checks a request and returns the identity of what it asks for.
@@ -100,7 +101,7 @@ pub async fn create(
         Err(existing) => {
             let mut e = ApiError::new(
                 StatusCode::CONFLICT,
-                "duplicate_request",
+                code::DUPLICATE_REQUEST,
                 format!("the same request is already active as task {existing}"),
             );
             e.details.push(json!({ "task_id": existing }));

@@ -2,6 +2,7 @@
 //! optional details, rendered as the JSON error envelope. Unexpected errors are logged with
 //! their cause chain and answered with a plain 500.
 
+use crate::failure::code;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -58,7 +59,11 @@ impl ApiError {
     /// 400 `validation_error`, naming the field when known.
     pub fn validation(field: Option<&str>, message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "validation_error", message.clone());
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            code::VALIDATION_ERROR,
+            message.clone(),
+        );
         if let Some(f) = field {
             e.details.push(json!({ "field": f, "message": message }));
         }
@@ -69,22 +74,22 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message).with_headers(headers)
+        Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, message).with_headers(headers)
     }
 
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, code::FORBIDDEN, message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
     }
 
     /// 409 `conflict`.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        Self::new(StatusCode::CONFLICT, code::CONFLICT, message)
     }
 
     /// 500 `internal_error`: logs the cause chain, tells the client nothing more.
@@ -92,7 +97,7 @@ impl ApiError {
         tracing::error!("internal error: {err:#}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            code::INTERNAL_ERROR,
             "internal error; see the server log",
         )
     }
@@ -141,7 +146,7 @@ impl From<crate::auth::ratelimit::Throttled> for ApiError {
     fn from(t: crate::auth::ratelimit::Throttled) -> Self {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            code::RATE_LIMITED,
             format!("too many login attempts; try again in {} s", t.secs),
         )
         .with_headers(t.headers)
@@ -157,7 +162,7 @@ impl From<crate::jobs::JobError> for ApiError {
             }
             JobError::Interrupted => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
+                code::SHUTTING_DOWN,
                 "the daemon is shutting down",
             ),
         }

@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::failure::code;
 
 /// A JSON body parsed once at the edge.
 #[derive(Debug)]
@@ -40,7 +41,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                code::UNSUPPORTED_MEDIA_TYPE,
                 "expected `Content-Type: application/json`",
             ));
         }
@@ -50,7 +51,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    code::PAYLOAD_TOO_LARGE,
                     "request body too large",
                 )
             }

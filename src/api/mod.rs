@@ -42,6 +42,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::state::AppState;
+use crate::failure::code;
 use error::ApiError;
 
 /// The success envelope: `{"success": true, "data": …}`.
@@ -271,7 +272,7 @@ async fn not_found() -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        code::METHOD_NOT_ALLOWED,
         "method not allowed on this route",
     )
 }
@@ -286,7 +287,7 @@ async fn request_timeout(State(app): State<AppState>, req: Request, next: Next) 
         Ok(res) => res,
         Err(_) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "timeout",
+            code::TIMEOUT,
             "the request took longer than http.request_timeout",
         )
         .into_response(),

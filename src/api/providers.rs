@@ -10,6 +10,7 @@ use super::ok;
 use crate::api::identity::Identity;
 use crate::api::state::AppState;
 use crate::failure::JobError;
+use crate::failure::code;
 use crate::providers::{Fetcher, URL_ID_PROVIDERS, parse_user_url};
 
 /// Every provider with the kinds it resolves.
@@ -141,7 +142,7 @@ pub async fn info(
     match answer {
         Ok(r) => Ok(ok(r)),
         Err(JobError::Permanent {
-            code: "validation_error",
+            code: code::VALIDATION_ERROR,
             message,
         }) => Err(ApiError::validation(Some("id"), message)),
         Err(e) => Err(e.into()),

@@ -13,6 +13,7 @@ use super::types::{Page, TaskView, Updates};
 use crate::api::identity::Identity;
 use crate::api::state::AppState;
 use crate::db::tasks;
+use crate::failure::code;
 use crate::jobs;
 use crate::queue::Pool;
 
@@ -202,7 +203,7 @@ pub async fn cancel(
     if ids.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "not_active",
+            code::NOT_ACTIVE,
             "the task has already ended",
         ));
     }
@@ -238,7 +239,7 @@ pub async fn retry(
     if matches!(task.status.as_str(), "queued" | "running") {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "not_finished",
+            code::NOT_FINISHED,
             "the task is still running; retry it once it has ended",
         ));
     }
@@ -247,7 +248,7 @@ pub async fn retry(
     if again.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "nothing_to_retry",
+            code::NOTHING_TO_RETRY,
             "no failed task to retry",
         ));
     }
@@ -294,7 +295,7 @@ pub async fn delete(
     if !tasks::delete_finished(&app.db, &task_id).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "still_active",
+            code::STILL_ACTIVE,
             "the task (or one of its children) is still active: cancel it first",
         ));
     }

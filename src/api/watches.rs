@@ -17,6 +17,7 @@ use crate::api::state::AppState;
 use crate::config::WatchConfig;
 use crate::db::watches::{self, Watch};
 use crate::failure::JobError;
+use crate::failure::code;
 use crate::providers::{Fetcher, looks_like_feed};
 use crate::scheduler::enqueue_check;
 
@@ -360,7 +361,7 @@ pub struct CheckQuery {
 fn duplicate(task_id: &str) -> ApiError {
     let mut e = ApiError::new(
         StatusCode::CONFLICT,
-        "duplicate_request",
+        code::DUPLICATE_REQUEST,
         format!("a check of this watch is already running as task {task_id}"),
     );
     e.details.push(json!({ "task_id": task_id }));
@@ -391,7 +392,7 @@ pub async fn check(
             Ok(r) => Ok(ok(r)),
             Err(e) => Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "upstream_error",
+                code::UPSTREAM_ERROR,
                 e.to_string(),
             )),
         };

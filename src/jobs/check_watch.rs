@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::download::{self, Output};
 use super::{JobCtx, JobError, Outcome, Shared, track};
 use crate::db::watches::{self, CheckRecord, Watch};
+use crate::failure::code;
 use crate::providers::Fetcher;
 use crate::watch::{KeptFile, Plan, Report};
 use crate::wire::{EventBody, WatchChecked, WatchCounts};
@@ -46,7 +47,7 @@ async fn run(ctx: &JobCtx, o: CheckOptions) -> Result<Outcome, JobError> {
     };
     let w = watches::get(&shared.db, &o.watch_id)
         .await?
-        .ok_or_else(|| JobError::permanent("not_found", "the watch was deleted"))?;
+        .ok_or_else(|| JobError::permanent(code::NOT_FOUND, "the watch was deleted"))?;
     ctx.progress("checking", 0.0).await?;
     let staging = track::staging_dir(&shared.config, &ctx.task.id, true)?;
     let mut fetch = Fetcher::new(shared.env.clone(), staging.clone(), ctx.stop.clone());

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::track::{self, TrackOptions};
 use super::{JobCtx, JobError, Outcome};
 use crate::db::tasks::{self, NewTask};
+use crate::failure::{Classify, code};
 use crate::providers::{self, Fetcher, Resolved, TrackInfo, looks_like_feed};
 use crate::queue::Pool;
 
@@ -57,7 +58,7 @@ async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
     let resolved = match (&opts.provider, &opts.url) {
         (Some(p), _) => {
             let provider = shared.providers.get(p).ok_or_else(|| {
-                JobError::permanent("validation_error", format!("unknown provider `{p}`"))
+                JobError::permanent(code::VALIDATION_ERROR, format!("unknown provider `{p}`"))
             })?;
             let kind = opts.kind.as_deref().unwrap_or_default();
             let id = opts.id.as_deref().unwrap_or_default();
@@ -86,9 +87,7 @@ async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
                 if f.bytes > max {
                     return Err(providers::podcast::too_large(max));
                 }
-                let body = tokio::fs::read(f.path())
-                    .await
-                    .map_err(|e| JobError::transient("io_error", e.to_string()))?;
+                let body = tokio::fs::read(f.path()).await.transient(code::IO_ERROR)?;
                 providers::podcast::parse(&body, url)?
             } else {
                 prefetched = Some(f.keep());
@@ -104,7 +103,7 @@ async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
         }
         (None, None) => {
             return Err(JobError::permanent(
-                "validation_error",
+                code::VALIDATION_ERROR,
                 "`url` or `provider` is required",
             ));
         }
@@ -205,9 +204,9 @@ pub async fn fan_out(
         let dest = dir.join("source");
         tokio::fs::rename(&file, &dest)
             .await
-            .map_err(|e| JobError::transient("io_error", format!("move download: {e}")))?;
-        let mut o: TrackOptions = serde_json::from_str(&child.options)
-            .map_err(|e| JobError::permanent("internal_error", e.to_string()))?;
+            .transient_while(code::IO_ERROR, "move download")?;
+        let mut o: TrackOptions =
+            serde_json::from_str(&child.options).permanent(code::INTERNAL_ERROR)?;
         o.fetched = Some(dest.display().to_string());
         tasks::set_options(
             &shared.db,

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::{JobCtx, JobError, Outcome, check_watch, download, ping, track};
 use crate::db::tasks::NewTask;
+use crate::failure::code;
 use crate::queue::Pool;
 
 /// A kind of job. The implementing type is its options: stored as the task's JSON, read
@@ -47,7 +48,7 @@ macro_rules! registry {
                 return run_as::<$job>(ctx).await;
             })+
             Err(JobError::permanent(
-                "unknown_kind",
+                code::UNKNOWN_KIND,
                 format!("no job handler for kind `{}`", ctx.task.kind),
             ))
         }

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::Db;
 use crate::db::tasks::{self, Claim, Task, status};
 use crate::events::EventBus;
+use crate::failure::{Classify, code};
 use crate::queue::{Pool, Queue, backoff};
 
 /// What a job needs from the process that runs it.
@@ -202,6 +203,6 @@ impl JobCtx {
     /// The job's options (the ledger's JSON), parsed.
     pub fn options<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
         serde_json::from_str(&self.task.options)
-            .map_err(|e| JobError::permanent("validation_error", format!("task options: {e}")))
+            .permanent_while(code::VALIDATION_ERROR, "task options")
     }
 }

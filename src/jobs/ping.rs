@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{JobCtx, JobError};
+use crate::failure::code;
 
 /// The ledger kind.
 pub const KIND: &str = "ping";
@@ -38,7 +39,7 @@ impl super::Job for PingOptions {
 async fn run(ctx: &JobCtx, opts: PingOptions) -> Result<(), JobError> {
     if (ctx.task.attempts as u32) <= opts.fail_attempts {
         return Err(JobError::transient(
-            "simulated_failure",
+            code::SIMULATED_FAILURE,
             format!(
                 "simulated transient failure on attempt {}",
                 ctx.task.attempts

@@ -5,6 +5,7 @@
 use tracing::Instrument;
 
 use super::*;
+use crate::failure::code;
 
 /// Runs one queue message to its end. Errors returned here are only infrastructure errors
 /// (the database is unreachable); the lease then lapses and the reconciler re-enqueues.
@@ -95,7 +96,7 @@ pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(),
                 &task_id,
                 &shared.worker_id,
                 status::SKIPPED,
-                Some(("already_present", &reason)),
+                Some((code::ALREADY_PRESENT, &reason)),
             )
             .await?;
             "skipped"

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{JobCtx, JobError, Outcome};
 use crate::config::Config;
+use crate::failure::{Classify, code};
 use crate::providers::{AudioFetch, Fetcher, TrackInfo};
 use crate::queue::Pool;
 
@@ -47,8 +48,9 @@ pub fn staging_dir(config: &Config, task_id: &str, fresh: bool) -> Result<PathBu
     if fresh {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| JobError::transient("io_error", format!("staging {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        JobError::transient(code::IO_ERROR, format!("staging {}: {e}", dir.display()))
+    })?;
     Ok(dir)
 }
 
@@ -148,8 +150,7 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
             })?
             .keep(),
     };
-    std::fs::rename(&tmp, &dest)
-        .map_err(|e| JobError::transient("io_error", format!("keep download: {e}")))?;
+    std::fs::rename(&tmp, &dest).transient_while(code::IO_ERROR, "keep download")?;
     opts.fetched = Some(dest.display().to_string());
     if let Some(cover_url) = opts.track.cover_url.clone() {
         let mut co = fetch_opts.clone();
@@ -196,7 +197,7 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
             opts.quality.as_deref(),
             opts.path_template.as_deref(),
         )
-        .map_err(|e| JobError::permanent("validation_error", e))?;
+        .map_err(|e| JobError::permanent(code::VALIDATION_ERROR, e))?;
     let staging = pipeline_staging(&config, &ctx.task.id);
     let _ = std::fs::remove_dir_all(&staging);
     popts.staging_dir = Some(staging);
@@ -294,10 +295,10 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
         }
     };
     let placed = placed
-        .map_err(|e| JobError::permanent("internal_error", format!("pipeline thread: {e}")))?
+        .permanent_while(code::INTERNAL_ERROR, "pipeline thread")?
         .map_err(|e| match room {
             Some(room) if e.code == musicd_media::ErrorCode::TooLarge => JobError::permanent(
-                "quota_exceeded",
+                code::QUOTA_EXCEEDED,
                 format!(
                     "{}; the upload quota has {room} bytes left (uploads.quota)",
                     e.message

@@ -3,6 +3,7 @@
 
 use super::{Fetcher, Provider, ProviderInfo, Resolved, TrackInfo, url_stem};
 use crate::failure::JobError;
+use crate::failure::code;
 
 /// The direct-URL provider.
 pub struct Http;
@@ -20,7 +21,7 @@ impl Provider for Http {
     async fn resolve(&self, kind: &str, id: &str, _fetch: &Fetcher) -> Result<Resolved, JobError> {
         if kind != "track" {
             return Err(JobError::permanent(
-                "validation_error",
+                code::VALIDATION_ERROR,
                 format!("http has no kind `{kind}`"),
             ));
         }

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::config::JamendoConfig;
 use crate::failure::JobError;
+use crate::failure::code;
 
 /// Largest API answer read.
 const MAX_ANSWER: u64 = 8 * 1024 * 1024;
@@ -45,7 +46,7 @@ impl Jamendo {
         let client_id = fetch.credential("jamendo", "client_id").await?;
         let mut url = url::Url::parse(&format!("{}/{path}/", self.base)).map_err(|e| {
             JobError::permanent(
-                "invalid_options",
+                code::INVALID_OPTIONS,
                 format!("providers.jamendo.base_url: {e}"),
             )
         })?;
@@ -73,7 +74,7 @@ impl Jamendo {
             })?;
         let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
             JobError::transient(
-                "upstream_error",
+                code::UPSTREAM_ERROR,
                 format!("Jamendo answered with bad JSON: {e}"),
             )
         })?;
@@ -82,12 +83,12 @@ impl Jamendo {
             // Codes 5 and 6 are about the client id (invalid, or not allowed).
             return Err(if matches!(answer.headers.code, 5 | 6) {
                 JobError::permanent(
-                    "credentials_rejected",
+                    code::CREDENTIALS_REJECTED,
                     format!("Jamendo rejected the client id: {msg}"),
                 )
             } else {
                 JobError::permanent(
-                    "upstream_error",
+                    code::UPSTREAM_ERROR,
                     format!("Jamendo error {}: {msg}", answer.headers.code),
                 )
             });
@@ -104,7 +105,7 @@ impl Jamendo {
     ) -> Result<serde_json::Value, JobError> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
             return Err(JobError::permanent(
-                "validation_error",
+                code::VALIDATION_ERROR,
                 format!("a Jamendo {what} id is a number, not `{id}`"),
             ));
         }
@@ -112,13 +113,13 @@ impl Jamendo {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| JobError::permanent("not_found", format!("no Jamendo {what} {id}")))
+            .ok_or_else(|| JobError::permanent(code::NOT_FOUND, format!("no Jamendo {what} {id}")))
     }
 
     async fn album_tracks(&self, id: &str, fetch: &Fetcher) -> Result<Album, JobError> {
         let v = self.one("albums/tracks", id, "album", fetch).await?;
         serde_json::from_value(v)
-            .map_err(|e| JobError::permanent("upstream_error", format!("album {id}: {e}")))
+            .map_err(|e| JobError::permanent(code::UPSTREAM_ERROR, format!("album {id}: {e}")))
     }
 
     /// An artist's name and albums, each with its tracks (release types need the count).
@@ -288,7 +289,7 @@ impl Provider for Jamendo {
             "track" => {
                 let v = self.one("tracks", id, "track", fetch).await?;
                 let t: Track = serde_json::from_value(v).map_err(|e| {
-                    JobError::permanent("upstream_error", format!("track {id}: {e}"))
+                    JobError::permanent(code::UPSTREAM_ERROR, format!("track {id}: {e}"))
                 })?;
                 Ok(Resolved::Track {
                     track: t.info(None, None),
@@ -329,7 +330,7 @@ impl Provider for Jamendo {
                 })
             }
             other => Err(JobError::permanent(
-                "validation_error",
+                code::VALIDATION_ERROR,
                 format!("jamendo has no kind `{other}`"),
             )),
         }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::failure::JobError;
+use crate::failure::{Classify, code};
 
 /// Metadata of one track as a provider knows it (before the file's own tags).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -283,12 +284,15 @@ impl Fetcher {
         match self.env.vault.get(&self.env.db, provider, name).await {
             Ok(Some(v)) => Ok(v),
             Ok(None) => Err(JobError::permanent(
-                "credentials_missing",
+                code::CREDENTIALS_MISSING,
                 format!(
                     "{provider} needs the credential `{name}`: an admin sets it with PUT /api/v1/credentials/{provider}/{name}"
                 ),
             )),
-            Err(e) => Err(JobError::permanent("credentials_unreadable", e.to_string())),
+            Err(e) => Err(JobError::permanent(
+                code::CREDENTIALS_UNREADABLE,
+                e.to_string(),
+            )),
         }
     }
 
@@ -305,7 +309,7 @@ impl Fetcher {
             .await?;
         let body = tokio::fs::read(f.path())
             .await
-            .map_err(|e| JobError::transient("io_error", format!("read download: {e}")))?;
+            .transient_while(code::IO_ERROR, "read download")?;
         Ok((body, f.content_type.clone()))
     }
 

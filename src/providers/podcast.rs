@@ -4,6 +4,7 @@
 
 use super::{Fetcher, Provider, ProviderInfo, Resolved, TrackInfo};
 use crate::failure::JobError;
+use crate::failure::code;
 
 /// The podcast provider.
 pub struct Podcast;
@@ -21,7 +22,7 @@ impl Provider for Podcast {
     async fn resolve(&self, kind: &str, id: &str, fetch: &Fetcher) -> Result<Resolved, JobError> {
         if kind != "feed" {
             return Err(JobError::permanent(
-                "validation_error",
+                code::VALIDATION_ERROR,
                 format!("podcast has no kind `{kind}`"),
             ));
         }
@@ -34,7 +35,7 @@ impl Provider for Podcast {
 /// A feed over `media.max_feed_size`.
 pub fn too_large(max: u64) -> JobError {
     JobError::permanent(
-        "feed_too_large",
+        code::FEED_TOO_LARGE,
         format!("the feed is larger than media.max_feed_size ({max} bytes)"),
     )
 }
@@ -52,7 +53,10 @@ pub fn over_cap(e: JobError, max: u64) -> JobError {
 pub fn parse(body: &[u8], feed_url: &str) -> Result<Resolved, JobError> {
     let _ = feed_url;
     let feed = feed_rs::parser::parse(body).map_err(|e| {
-        JobError::permanent("invalid_feed", format!("not a valid RSS or Atom feed: {e}"))
+        JobError::permanent(
+            code::INVALID_FEED,
+            format!("not a valid RSS or Atom feed: {e}"),
+        )
     })?;
     let feed_title = feed
         .title

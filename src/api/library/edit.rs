@@ -3,6 +3,7 @@
 //! or an admin.
 
 use super::*;
+use crate::failure::code;
 
 /// Tag changes; absent fields keep their value.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -63,14 +64,14 @@ pub async fn patch_track(
     if !regular {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "conflict",
+            code::CONFLICT,
             "the indexed path is not a regular file (a symbolic link, or gone)",
         ));
     }
     if !path.starts_with(&library_dir) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "conflict",
+            code::CONFLICT,
             "the file is outside the library (indexed by a scan); edit it where it lives",
         ));
     }
@@ -108,7 +109,7 @@ pub(super) fn retag(
     let mut meta = read_tags(path).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "unsupported_media_type",
+            code::UNSUPPORTED_MEDIA_TYPE,
             e.message,
         )
     })?;
@@ -168,7 +169,7 @@ pub(super) fn retag(
     let taken = || {
         ApiError::new(
             StatusCode::CONFLICT,
-            "conflict",
+            code::CONFLICT,
             format!(
                 "another file is already at {}",
                 dest.strip_prefix(library).unwrap_or(&dest).display()
@@ -188,7 +189,7 @@ pub(super) fn retag(
             if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
-                    "conflict",
+                    code::CONFLICT,
                     format!(
                         "{} is a symbolic link; musicd does not move files through links",
                         at.strip_prefix(library).unwrap_or(&at).display()

@@ -25,6 +25,7 @@ use crate::api::identity::Identity;
 use crate::api::state::AppState;
 use crate::db::library::{self, Upload};
 use crate::db::tasks::{self, NewTask};
+use crate::failure::code;
 use crate::jobs::track::{self, TrackOptions};
 use crate::providers::TrackInfo;
 use crate::queue::Pool;
@@ -57,7 +58,11 @@ fn upload_path(app: &AppState, id: &str) -> PathBuf {
 }
 
 fn too_large(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code::PAYLOAD_TOO_LARGE,
+        message,
+    )
 }
 
 /// Bytes `user` may still add (`None`: no quota).

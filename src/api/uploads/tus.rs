@@ -3,6 +3,7 @@
 //! connection and records the offset reached; unfinished uploads expire.
 
 use super::*;
+use crate::failure::code;
 
 /// The tus protocol version spoken.
 pub(super) const TUS_VERSION: &str = "1.0.0";
@@ -46,7 +47,7 @@ pub(super) fn check_version(headers: &HeaderMap) -> Option<Response> {
         _ => {
             let mut r = tus_error(
                 StatusCode::PRECONDITION_FAILED,
-                "unsupported_tus_version",
+                code::UNSUPPORTED_TUS_VERSION,
                 format!("send Tus-Resumable: {TUS_VERSION}"),
             );
             r.headers_mut()
@@ -164,12 +165,12 @@ pub(super) async fn live(
         }
         Ok(_) => Err(Box::new(tus_error(
             StatusCode::NOT_FOUND,
-            "not_found",
+            code::NOT_FOUND,
             format!("no upload {upload_id} (it may have expired)"),
         ))),
         Err(e) => Err(Box::new(tus_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            code::INTERNAL_ERROR,
             e.to_string(),
         ))),
     }
@@ -296,7 +297,7 @@ pub async fn tus_patch(
     {
         return tus_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            code::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/offset+octet-stream",
         );
     }
@@ -313,7 +314,7 @@ pub async fn tus_patch(
     task.await.unwrap_or_else(|e| {
         tus_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            code::INTERNAL_ERROR,
             e.to_string(),
         )
     })
@@ -333,7 +334,7 @@ pub(super) async fn write_chunk(
     if offset != Some(u.upload_offset) || u.task_id.is_some() {
         return tus_error(
             StatusCode::CONFLICT,
-            "conflict",
+            code::CONFLICT,
             format!(
                 "Upload-Offset must be {} (ask HEAD for where the upload stands)",
                 u.upload_offset
@@ -343,7 +344,7 @@ pub(super) async fn write_chunk(
     let mut check = match headers.get("Upload-Checksum").and_then(|v| v.to_str().ok()) {
         Some(v) => match Check::parse(v) {
             Ok(c) => Some(c),
-            Err(m) => return tus_error(StatusCode::BAD_REQUEST, "validation_error", m),
+            Err(m) => return tus_error(StatusCode::BAD_REQUEST, code::VALIDATION_ERROR, m),
         },
         None => None,
     };
@@ -354,7 +355,7 @@ pub(super) async fn write_chunk(
         Err(e) => {
             return tus_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                code::INTERNAL_ERROR,
                 e.to_string(),
             );
         }
@@ -396,19 +397,19 @@ pub(super) async fn write_chunk(
         return if over {
             tus_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                code::PAYLOAD_TOO_LARGE,
                 format!("the chunk goes past Upload-Length ({})", u.length),
             )
         } else if let Err(e) = flushed {
             tus_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                code::INTERNAL_ERROR,
                 e.to_string(),
             )
         } else {
             tus_error(
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-                "checksum_mismatch",
+                code::CHECKSUM_MISMATCH,
                 "the chunk does not match Upload-Checksum; send it again",
             )
         };
@@ -421,14 +422,14 @@ pub(super) async fn write_chunk(
         Ok(false) => {
             return tus_error(
                 StatusCode::CONFLICT,
-                "conflict",
+                code::CONFLICT,
                 "the upload moved on meanwhile",
             );
         }
         Err(e) => {
             return tus_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                code::INTERNAL_ERROR,
                 e.to_string(),
             );
         }
@@ -496,7 +497,7 @@ pub async fn tus_delete(
     if let Err(e) = library::delete_upload(&app.db, &u.id).await {
         return tus_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            code::INTERNAL_ERROR,
             e.to_string(),
         );
     }

@@ -2,6 +2,7 @@
 //! in source order.
 
 use super::*;
+use crate::failure::code;
 
 pub(super) fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key)?
@@ -153,7 +154,10 @@ pub(super) fn to_resolved(kind: &str, v: &Value, page: &str) -> Result<Resolved,
         text(v, "_type") == Some("playlist") || v.get("entries").is_some_and(Value::is_array);
     if !is_list {
         let track = track_from(v, Some(page)).ok_or_else(|| {
-            JobError::permanent("upstream_error", format!("yt-dlp found no URL for {page}"))
+            JobError::permanent(
+                code::UPSTREAM_ERROR,
+                format!("yt-dlp found no URL for {page}"),
+            )
         })?;
         return Ok(match kind {
             "playlist" | "artist" => Resolved::Collection {
@@ -166,7 +170,7 @@ pub(super) fn to_resolved(kind: &str, v: &Value, page: &str) -> Result<Resolved,
     }
     if kind == "track" {
         return Err(JobError::permanent(
-            "validation_error",
+            code::VALIDATION_ERROR,
             format!("{page} is a playlist, not one track: ask for kind `playlist` or `url`"),
         ));
     }

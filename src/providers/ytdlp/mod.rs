@@ -35,6 +35,7 @@ use super::{
 };
 use crate::config::YtdlpConfig;
 use crate::failure::JobError;
+use crate::failure::code;
 
 /// Kinds: `url` lets yt-dlp decide between a track and a collection.
 const KINDS: &[&str] = &["track", "playlist", "artist", "url"];
@@ -123,7 +124,8 @@ impl Ytdlp {
         to: &AudioFetch<'_>,
         fetch: &Fetcher,
     ) -> Result<PathBuf, JobError> {
-        let url = check_id(&track.url).map_err(|m| JobError::permanent("validation_error", m))?;
+        let url =
+            check_id(&track.url).map_err(|m| JobError::permanent(code::VALIDATION_ERROR, m))?;
         guard_host(&url, fetch)?;
         remove_ours(to.staging, None);
         fetch
@@ -185,12 +187,12 @@ impl Ytdlp {
             remove_ours(to.staging, None);
             return Err(if ran.too_large {
                 JobError::permanent(
-                    "too_large",
+                    code::TOO_LARGE,
                     format!("the audio is larger than media.max_input_size ({max} bytes)"),
                 )
             } else {
                 JobError::permanent(
-                    "upstream_error",
+                    code::UPSTREAM_ERROR,
                     format!("yt-dlp wrote no audio file for {url}"),
                 )
             });
@@ -206,12 +208,12 @@ fn guard_host(url: &url::Url, fetch: &Fetcher) -> Result<(), JobError> {
     let opts = &fetch.options;
     let host = url
         .host_str()
-        .ok_or_else(|| JobError::permanent("validation_error", "the URL has no host"))?;
+        .ok_or_else(|| JobError::permanent(code::VALIDATION_ERROR, "the URL has no host"))?;
     let ip = musicd_media::fetch::literal_address(host);
     match ip {
         Some(ip) if musicd_media::fetch::refuses(ip, opts.allow_private, &opts.allow_ips) => {
             Err(JobError::permanent(
-                "blocked_address",
+                code::BLOCKED_ADDRESS,
                 format!(
                     "{} is {ip}, a loopback, private or link-local address: refused \
                      (MUSICD_FETCH_ALLOW_PRIVATE allows it)",
@@ -238,11 +240,11 @@ impl Provider for Ytdlp {
     async fn resolve(&self, kind: &str, id: &str, fetch: &Fetcher) -> Result<Resolved, JobError> {
         if !KINDS.contains(&kind) {
             return Err(JobError::permanent(
-                "validation_error",
+                code::VALIDATION_ERROR,
                 format!("ytdlp has no kind `{kind}` (it has {})", KINDS.join(", ")),
             ));
         }
-        let url = check_id(id).map_err(|m| JobError::permanent("validation_error", m))?;
+        let url = check_id(id).map_err(|m| JobError::permanent(code::VALIDATION_ERROR, m))?;
         guard_host(&url, fetch)?;
         fetch
             .env
@@ -261,7 +263,7 @@ impl Provider for Ytdlp {
         }
         let v: Value = serde_json::from_slice(&ran.stdout).map_err(|e| {
             JobError::permanent(
-                "upstream_error",
+                code::UPSTREAM_ERROR,
                 format!("yt-dlp printed no metadata for {url}: {e}"),
             )
         })?;

@@ -3,6 +3,7 @@
 //! run failed.
 
 use super::*;
+use crate::failure::code;
 
 impl Ytdlp {
     /// yt-dlp's version (cached for a minute), or why it cannot run.
@@ -80,9 +81,9 @@ impl Ytdlp {
             let msg = self.spawn_message(&e);
             match e.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    JobError::permanent("provider_unavailable", msg)
+                    JobError::permanent(code::PROVIDER_UNAVAILABLE, msg)
                 }
-                _ => JobError::transient("provider_unavailable", msg),
+                _ => JobError::transient(code::PROVIDER_UNAVAILABLE, msg),
             }
         })?;
         let mut group = Group(child.id());
@@ -166,13 +167,13 @@ impl Ytdlp {
                 return Err(match stop {
                     Stop::Cancelled => JobError::Interrupted,
                     Stop::Timeout => JobError::transient(
-                        "timeout",
+                        code::TIMEOUT,
                         format!(
                             "yt-dlp ran longer than providers.ytdlp.timeout ({} s) and was stopped",
                             self.timeout.as_secs()
                         ),
                     ),
-                    Stop::TooLarge(m) => JobError::permanent("too_large", m),
+                    Stop::TooLarge(m) => JobError::permanent(code::TOO_LARGE, m),
                     Stop::Failed(e) => e,
                 });
             }
@@ -185,7 +186,7 @@ impl Ytdlp {
         // Whatever yt-dlp made of it (it may skip a refused fragment and exit 0), a refused
         // connection fails the run: its output may be partial, or not what the page was.
         if let Some(refused) = egress.refusals().into_iter().next() {
-            return Err(JobError::permanent("blocked_address", refused));
+            return Err(JobError::permanent(code::BLOCKED_ADDRESS, refused));
         }
         Ok(Ran {
             status,
@@ -256,7 +257,7 @@ impl Drop for Group {
 }
 
 pub(super) fn io_error(e: std::io::Error) -> JobError {
-    JobError::transient("io_error", format!("reading from yt-dlp: {e}"))
+    JobError::transient(code::IO_ERROR, format!("reading from yt-dlp: {e}"))
 }
 
 /// Calls `f` with each line of `r` (longer lines come in pieces) until it returns false.
@@ -302,7 +303,7 @@ pub(super) fn classify(path: &Path, status: ExitStatus, stderr: &str) -> JobErro
     let Some(msg) = last_error else {
         if stderr.contains("yt-dlp: error:") || stderr.contains("no such option") {
             return JobError::permanent(
-                "provider_unavailable",
+                code::PROVIDER_UNAVAILABLE,
                 format!(
                     "yt-dlp at {} refused musicd's options (too old?): {}",
                     path.display(),
@@ -312,7 +313,7 @@ pub(super) fn classify(path: &Path, status: ExitStatus, stderr: &str) -> JobErro
         }
         if stderr.contains("Traceback (most recent call last)") {
             return JobError::permanent(
-                "provider_unavailable",
+                code::PROVIDER_UNAVAILABLE,
                 format!(
                     "yt-dlp at {} crashed: {}",
                     path.display(),
@@ -321,7 +322,7 @@ pub(super) fn classify(path: &Path, status: ExitStatus, stderr: &str) -> JobErro
             );
         }
         return JobError::transient(
-            "upstream_error",
+            code::UPSTREAM_ERROR,
             format!(
                 "yt-dlp failed ({status}){}",
                 last_line.map(|l| format!(": {l}")).unwrap_or_default()
@@ -358,9 +359,9 @@ pub(super) fn classify(path: &Path, status: ExitStatus, stderr: &str) -> JobErro
         .any(|m| lower.contains(m)),
     };
     if transient {
-        JobError::transient("upstream_error", format!("yt-dlp: {msg}"))
+        JobError::transient(code::UPSTREAM_ERROR, format!("yt-dlp: {msg}"))
     } else {
-        JobError::permanent("upstream_error", format!("yt-dlp: {msg}"))
+        JobError::permanent(code::UPSTREAM_ERROR, format!("yt-dlp: {msg}"))
     }
 }
 
