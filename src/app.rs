@@ -16,7 +16,7 @@ use crate::config::{AuthMode, Config};
 use crate::db::{Db, users, users::User};
 use crate::events::EventBus;
 use crate::jobs::pools as workers;
-use crate::jobs::{self, Shared};
+use crate::jobs::{self, JobEnv};
 use crate::queue::Queue;
 
 pub use crate::api::state::{App, AppState};
@@ -36,7 +36,7 @@ pub struct Application {
     pub addr: Option<SocketAddr>,
     listener: Option<TcpListener>,
     app: Option<AppState>,
-    shared: Arc<Shared>,
+    shared: Arc<JobEnv>,
     run_workers: bool,
 }
 
@@ -179,7 +179,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the egress proxy on loopback: {e}"))?,
         });
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(JobEnv {
             env,
             events: events.clone(),
             queue: queue.clone(),

@@ -19,7 +19,7 @@ use crate::db::now_ms;
 use crate::db::tasks::{NewTask, Task};
 use crate::db::watches::{self, Watch};
 use crate::jobs::check_watch::CheckOptions;
-use crate::jobs::{self, Shared};
+use crate::jobs::{self, JobEnv};
 
 /// How often the watches are re-read without a wake-up.
 const SYNC_EVERY: Duration = Duration::from_secs(5);
@@ -28,7 +28,7 @@ const SYNC_EVERY: Duration = Duration::from_secs(5);
 const GRACE_MS: i64 = 2_000;
 
 /// Runs the scheduler until `stop` fires.
-pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+pub async fn run(shared: Arc<JobEnv>, stop: CancellationToken) {
     let cron = match JobScheduler::new().await {
         Ok(c) => c,
         Err(e) => {
@@ -57,7 +57,7 @@ pub async fn run(shared: Arc<Shared>, stop: CancellationToken) {
 
 /// Brings the cron jobs in line with the enabled watches, and claims overdue ones.
 async fn sync(
-    shared: &Arc<Shared>,
+    shared: &Arc<JobEnv>,
     cron: &JobScheduler,
     jobs: &mut HashMap<String, (Uuid, String)>,
 ) -> anyhow::Result<()> {
@@ -115,7 +115,7 @@ async fn sync(
 
 /// A cron tick of `expr`: waits a random jitter (less than half the period), then claims the
 /// period.
-async fn fire(shared: Arc<Shared>, watch_id: String, expr: String) {
+async fn fire(shared: Arc<JobEnv>, watch_id: String, expr: String) {
     let jitter = shared.limits.watch().jitter;
     if !jitter.is_zero() {
         let now = now_ms();
@@ -128,7 +128,7 @@ async fn fire(shared: Arc<Shared>, watch_id: String, expr: String) {
 }
 
 /// Claims the watch's due period (once across processes) and enqueues its check.
-async fn claim(shared: &Arc<Shared>, watch_id: &str, trigger: &str) {
+async fn claim(shared: &Arc<JobEnv>, watch_id: &str, trigger: &str) {
     let w = match watches::get(&shared.db, watch_id).await {
         Ok(Some(w)) if w.enabled != 0 => w,
         Ok(_) => return,
@@ -171,7 +171,7 @@ async fn claim(shared: &Arc<Shared>, watch_id: &str, trigger: &str) {
 /// Creates and queues a check of `w`. `Err(task id)` when a check of it is still active (one
 /// check per watch at a time, across processes: the ledger's active key).
 pub async fn enqueue_check(
-    shared: &Shared,
+    shared: &JobEnv,
     w: &Watch,
     trigger: &str,
     period: Option<i64>,

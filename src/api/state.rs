@@ -11,7 +11,7 @@ use crate::auth::{JwtKeys, ratelimit::LoginLimiter};
 use crate::config::Config;
 use crate::db::{Db, users::User};
 use crate::events::EventBus;
-use crate::jobs::Shared;
+use crate::jobs::JobEnv;
 use crate::queue::Queue;
 
 /// Everything a request handler needs.
@@ -38,7 +38,7 @@ pub struct App {
     /// Fired when the process shuts down (ends event streams).
     pub shutdown: CancellationToken,
     /// What jobs share: providers, limits, the queue (for enqueueing from handlers).
-    pub shared: Arc<Shared>,
+    pub shared: Arc<JobEnv>,
     /// Signs short-lived library file links (derived from the token secret).
     pub link_key: [u8; 32],
     /// Accounts of bearer tokens, for 2 s (forgotten here when an admin changes one).

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::download::{self, Output};
-use super::{JobCtx, JobError, Outcome, Shared, track};
+use super::{JobCtx, JobEnv, JobError, Outcome, track};
 use crate::db::watches::{self, CheckRecord, Watch};
 use crate::failure::code;
 use crate::providers::Fetcher;
@@ -150,7 +150,7 @@ async fn apply(ctx: &JobCtx, w: &Watch, plan: Plan) -> Result<Report, JobError> 
 /// library (`skipped`), or that another download, watch or user still has, is kept, and the
 /// report says why.
 async fn remove_gone(
-    shared: &Shared,
+    shared: &JobEnv,
     w: &Watch,
     gone: &[String],
     report: &mut Report,
@@ -201,7 +201,7 @@ fn remove_from_library(library: &std::path::Path, file: &str) -> bool {
 }
 
 /// Sends `watch.checked` to the watch's owner.
-async fn announce(shared: &Shared, w: &Watch, task_id: &str, counts: WatchCounts) {
+async fn announce(shared: &JobEnv, w: &Watch, task_id: &str, counts: WatchCounts) {
     let body = WatchChecked {
         watch_id: w.id.clone(),
         task_id: task_id.to_string(),
@@ -215,7 +215,7 @@ async fn announce(shared: &Shared, w: &Watch, task_id: &str, counts: WatchCounts
 }
 
 /// Sends `watch.checked` with the error of a failed check.
-async fn announce_error(shared: &Shared, w: &Watch, task_id: &str, error: &JobError) {
+async fn announce_error(shared: &JobEnv, w: &Watch, task_id: &str, error: &JobError) {
     let body = WatchChecked {
         watch_id: w.id.clone(),
         task_id: task_id.to_string(),

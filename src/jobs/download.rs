@@ -233,7 +233,7 @@ pub async fn fan_out(
 
 /// Rewrites the `.m3u8` of a finished playlist or feed download (its `output_path`) from its
 /// children's files, in source order.
-pub async fn write_playlist(shared: &super::Shared, parent: &tasks::Task) -> anyhow::Result<()> {
+pub async fn write_playlist(shared: &super::JobEnv, parent: &tasks::Task) -> anyhow::Result<()> {
     let Some(path) = parent
         .output_path
         .as_deref()

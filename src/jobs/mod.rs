@@ -33,9 +33,9 @@ use crate::queue::{Pool, Queue, backoff};
 
 /// What a job needs from the process that runs it.
 #[derive(Debug)]
-pub struct Shared {
+pub struct JobEnv {
     /// What providers may use too (configuration, database, credentials, limits,
-    /// providers, egress); `Shared` derefs to it.
+    /// providers, egress); `JobEnv` derefs to it.
     pub env: Arc<crate::providers::Env>,
     /// Queue, for follow-up jobs and retries.
     pub queue: Queue,
@@ -49,7 +49,7 @@ pub struct Shared {
     pub watch_wake: Arc<tokio::sync::Notify>,
 }
 
-impl std::ops::Deref for Shared {
+impl std::ops::Deref for JobEnv {
     type Target = crate::providers::Env;
 
     fn deref(&self) -> &Self::Target {
@@ -87,7 +87,7 @@ pub async fn record_output(ctx: &JobCtx, path: &str) -> Result<(), JobError> {
 #[derive(Debug)]
 pub struct JobCtx {
     /// Process-wide handles.
-    pub shared: Arc<Shared>,
+    pub shared: Arc<JobEnv>,
     /// The claimed ledger row (attempts includes this run).
     pub task: Task,
     /// Fired when the job must stop: its lease was lost or the task cancelled, or shutdown.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use apalis::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use crate::jobs::{self, Shared};
+use crate::jobs::{self, JobEnv};
 use crate::queue::{Pool, Queue};
 
 /// A process-unique worker id: host, pid and a random suffix.
@@ -48,7 +48,7 @@ macro_rules! register_pool {
 }
 
 /// Runs both pools until `shutdown` fires, then drains as described in the module docs.
-pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(shared: Arc<JobEnv>, shutdown: CancellationToken) -> anyhow::Result<()> {
     // The queue may deliver up to the ceiling; `jobs::run` holds each job to the pool's
     // run-time limit, so `PUT /config` can raise or lower it without a restart.
     let limits = shared.limits.current();
@@ -111,7 +111,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
 }
 
 /// Re-enqueues lost work every `every` until `shutdown` fires.
-pub async fn reconcile_loop(shared: Arc<Shared>, shutdown: CancellationToken) {
+pub async fn reconcile_loop(shared: Arc<JobEnv>, shutdown: CancellationToken) {
     let every = shared.config.queue.lease / 2;
     let stale = Duration::from_secs(600).max(shared.config.queue.lease * 4);
     loop {

@@ -9,7 +9,7 @@ use crate::failure::code;
 
 /// Runs one queue message to its end. Errors returned here are only infrastructure errors
 /// (the database is unreachable); the lease then lapses and the reconciler re-enqueues.
-pub async fn run(shared: Arc<Shared>, task_id: String, pool: Pool) -> Result<(), sqlx::Error> {
+pub async fn run(shared: Arc<JobEnv>, task_id: String, pool: Pool) -> Result<(), sqlx::Error> {
     // The pool's run-time limit; the queue delivers up to `MAX_POOL` messages at once.
     let _slot = tokio::select! {
         slot = shared.limits.job_slot(pool) => slot,
@@ -235,7 +235,7 @@ pub(super) const CANCEL_CHECK: Duration = Duration::from_millis(500);
 
 /// Renews the lease every third of its length and looks for a cancel twice a second; stops
 /// the job when the task was cancelled or the lease is lost.
-pub(super) async fn keep_lease(shared: Arc<Shared>, task_id: String, stop: CancellationToken) {
+pub(super) async fn keep_lease(shared: Arc<JobEnv>, task_id: String, stop: CancellationToken) {
     let lease = shared.config.queue.lease;
     let mut last_renew = Instant::now();
     loop {
@@ -278,7 +278,7 @@ pub async fn enqueue(queue: &Queue, pool: Pool, task_id: &str, delay: Option<Dur
 }
 
 /// Enqueues a task on the pool its row names.
-pub(super) async fn push_or_log(shared: &Shared, task: &Task, delay: Option<Duration>) {
+pub(super) async fn push_or_log(shared: &JobEnv, task: &Task, delay: Option<Duration>) {
     enqueue(
         &shared.queue,
         Pool::parse(&task.pool).unwrap_or(Pool::Io),
@@ -309,7 +309,7 @@ pub async fn reconcile(db: &Db, queue: &Queue, stale: Duration) -> anyhow::Resul
 
 /// Releases held children of every parent with room (after a crash between a child's end
 /// and the release that should have followed).
-pub async fn release_all_held(shared: &Shared) -> Result<(), sqlx::Error> {
+pub async fn release_all_held(shared: &JobEnv) -> Result<(), sqlx::Error> {
     for parent in tasks::parents_with_held(&shared.db, 1000).await? {
         release_held(shared, &parent).await?;
     }
@@ -318,7 +318,7 @@ pub async fn release_all_held(shared: &Shared) -> Result<(), sqlx::Error> {
 
 /// Settles parents whose children have all ended but whose settle did not happen (it
 /// failed after the last child had already been recorded).
-pub async fn settle_unsettled(shared: &Shared) -> Result<(), sqlx::Error> {
+pub async fn settle_unsettled(shared: &JobEnv) -> Result<(), sqlx::Error> {
     for parent in tasks::unsettled_parents(&shared.db, 1000).await? {
         tracing::info!(parent, "settling a parent whose children have all ended");
         settle(shared, &parent).await?;

@@ -5,7 +5,7 @@ use super::*;
 
 /// Ends a parent whose children have all ended, and tells its watchers. What it leaves
 /// behind (a playlist) is written first, so whoever sees it ended finds it.
-pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error> {
+pub async fn settle(shared: &JobEnv, parent_id: &str) -> Result<(), sqlx::Error> {
     release_held(shared, parent_id).await?;
     let Some(outcome) = tasks::children_outcome(&shared.db, parent_id).await? else {
         publish_task(
@@ -44,7 +44,7 @@ pub async fn settle(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error>
 
 /// What a parent leaves behind once its children have ended: the `.m3u8` of a playlist or
 /// feed, downloaded or watched.
-pub(super) async fn finished_parent(shared: &Shared, parent: &Task) -> anyhow::Result<()> {
+pub(super) async fn finished_parent(shared: &JobEnv, parent: &Task) -> anyhow::Result<()> {
     match parent.kind.as_str() {
         download::KIND => download::write_playlist(shared, parent).await,
         check_watch::KIND => {
@@ -56,7 +56,7 @@ pub(super) async fn finished_parent(shared: &Shared, parent: &Task) -> anyhow::R
 }
 
 /// Queues held children of a parent as room frees in its window.
-pub async fn release_held(shared: &Shared, parent_id: &str) -> Result<(), sqlx::Error> {
+pub async fn release_held(shared: &JobEnv, parent_id: &str) -> Result<(), sqlx::Error> {
     let window = shared.config.workers.enqueue_window as i64;
     for (id, pool) in tasks::release_held(&shared.db, parent_id, window).await? {
         enqueue(
