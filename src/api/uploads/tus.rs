@@ -22,11 +22,12 @@ pub(super) fn tus(status: StatusCode) -> axum::http::response::Builder {
         .header(header::CACHE_CONTROL, "no-store")
 }
 
+/// An error answer of a tus route: the API's error, with `Tus-Resumable`.
 pub(super) fn tus_error(
     status: StatusCode,
     code: &'static str,
     message: impl Into<String>,
-) -> Response {
+) -> ApiError {
     let message = message.into();
     // Internal errors are logged with their cause and answered without it, as everywhere.
     let e = if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -34,25 +35,38 @@ pub(super) fn tus_error(
     } else {
         ApiError::new(status, code, message)
     };
-    let mut r = e.into_response();
-    r.headers_mut()
-        .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
-    r
+    tus_flavoured(e)
+}
+
+/// Adds `Tus-Resumable` to an error from elsewhere (the database, the quota).
+pub(super) fn tus_flavoured(e: ApiError) -> ApiError {
+    let mut h = HeaderMap::new();
+    h.insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
+    e.with_headers(h)
+}
+
+/// A 500 of a tus route, logging `e`.
+fn tus_internal(e: impl std::fmt::Display) -> ApiError {
+    tus_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        code::INTERNAL_ERROR,
+        e.to_string(),
+    )
 }
 
 /// 412 unless the client speaks our tus version.
-pub(super) fn check_version(headers: &HeaderMap) -> Option<Response> {
+pub(super) fn check_version(headers: &HeaderMap) -> ApiResult<()> {
     match headers.get("Tus-Resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => None,
+        Some(TUS_VERSION) => Ok(()),
         _ => {
-            let mut r = tus_error(
+            let mut h = HeaderMap::new();
+            h.insert("Tus-Version", HeaderValue::from_static(TUS_VERSION));
+            Err(tus_error(
                 StatusCode::PRECONDITION_FAILED,
                 code::UNSUPPORTED_TUS_VERSION,
                 format!("send Tus-Resumable: {TUS_VERSION}"),
-            );
-            r.headers_mut()
-                .insert("Tus-Version", HeaderValue::from_static(TUS_VERSION));
-            Some(r)
+            )
+            .with_headers(h))
         }
     }
 }
@@ -66,14 +80,14 @@ pub(super) fn http_date(ms: i64) -> String {
 #[utoipa::path(options, path = "/uploads/tus", tag = "uploads",
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 204, description = "`Tus-Version`, `Tus-Extension`, `Tus-Max-Size`, `Tus-Checksum-Algorithm`")))]
-pub async fn tus_options(State(app): State<AppState>, _id: Identity) -> Response {
+pub async fn tus_options(State(app): State<AppState>, _id: Identity) -> ApiResult<Response> {
     tus(StatusCode::NO_CONTENT)
         .header("Tus-Version", TUS_VERSION)
         .header("Tus-Extension", TUS_EXTENSIONS)
         .header("Tus-Max-Size", app.config.media.max_input_size.as_u64())
         .header("Tus-Checksum-Algorithm", TUS_CHECKSUMS)
         .body(Body::empty())
-        .unwrap_or_default()
+        .map_err(tus_internal)
 }
 
 /// `Upload-Metadata`: comma-separated `key base64value` pairs.
@@ -102,10 +116,12 @@ pub(super) fn parse_metadata(v: Option<&str>) -> Result<HashMap<String, String>,
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 201, description = "`Location` of the upload"), (status = 412, description = "Wrong Tus-Resumable"),
         (status = 413, description = "Over the quota or the size cap")))]
-pub async fn tus_create(State(app): State<AppState>, id: Identity, headers: HeaderMap) -> Response {
-    if let Some(r) = check_version(&headers) {
-        return r;
-    }
+pub async fn tus_create(
+    State(app): State<AppState>,
+    id: Identity,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    check_version(&headers)?;
     let result: ApiResult<Response> = async {
         let len: u64 = headers
             .get("Upload-Length")
@@ -134,28 +150,19 @@ pub async fn tus_create(State(app): State<AppState>, id: Identity, headers: Head
         tokio::fs::File::create(upload_path(&app, &up.id))
             .await
             .map_err(ApiError::internal)?;
-        Ok(tus(StatusCode::CREATED)
+        tus(StatusCode::CREATED)
             .header(header::LOCATION, format!("/api/v1/uploads/tus/{}", up.id))
             .header("Upload-Offset", 0)
             .header("Upload-Expires", http_date(expires))
             .body(Body::empty())
-            .unwrap_or_default())
+            .map_err(ApiError::internal)
     }
     .await;
-    result.unwrap_or_else(|e| {
-        let mut r = e.into_response();
-        r.headers_mut()
-            .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
-        r
-    })
+    result.map_err(tus_flavoured)
 }
 
 /// The caller's live upload, or 404 (someone else's, finished and gone, or expired).
-pub(super) async fn live(
-    app: &AppState,
-    id: &Identity,
-    upload_id: &str,
-) -> Result<Upload, Box<Response>> {
+pub(super) async fn live(app: &AppState, id: &Identity, upload_id: &str) -> ApiResult<Upload> {
     match library::upload(&app.db, upload_id).await {
         Ok(Some(u))
             if u.owner_id == id.user.id
@@ -163,16 +170,12 @@ pub(super) async fn live(
         {
             Ok(u)
         }
-        Ok(_) => Err(Box::new(tus_error(
+        Ok(_) => Err(tus_error(
             StatusCode::NOT_FOUND,
             code::NOT_FOUND,
             format!("no upload {upload_id} (it may have expired)"),
-        ))),
-        Err(e) => Err(Box::new(tus_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            e.to_string(),
-        ))),
+        )),
+        Err(e) => Err(tus_internal(e)),
     }
 }
 
@@ -187,12 +190,9 @@ pub async fn tus_head(
     id: Identity,
     UrlPath(upload_id): UrlPath<String>,
     headers: HeaderMap,
-) -> Response {
+) -> ApiResult<Response> {
     // A chunk being written ends first, so the offset is where the next one starts.
-    let (_writing, u) = match locked(&app, &id, &upload_id, &headers).await {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+    let (_writing, u) = locked(&app, &id, &upload_id, &headers).await?;
     let mut b = tus(StatusCode::OK)
         .header("Upload-Offset", u.upload_offset)
         .header("Upload-Length", u.length)
@@ -200,7 +200,7 @@ pub async fn tus_head(
     if let Some(t) = &u.task_id {
         b = b.header("Musicd-Task-Id", t);
     }
-    b.body(Body::empty()).unwrap_or_default()
+    b.body(Body::empty()).map_err(tus_internal)
 }
 
 /// Checks the tus version, takes the upload's writer lock and returns the caller's live upload.
@@ -209,10 +209,8 @@ pub(super) async fn locked(
     id: &Identity,
     upload_id: &str,
     headers: &HeaderMap,
-) -> Result<(tokio::sync::OwnedMutexGuard<()>, Upload), Box<Response>> {
-    if let Some(r) = check_version(headers) {
-        return Err(Box::new(r));
-    }
+) -> ApiResult<(tokio::sync::OwnedMutexGuard<()>, Upload)> {
+    check_version(headers)?;
     let guard = writer_lock(upload_id).lock_owned().await;
     Ok((guard, live(app, id, upload_id).await?))
 }
@@ -286,38 +284,27 @@ pub async fn tus_patch(
     UrlPath(upload_id): UrlPath<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    if let Some(r) = check_version(&headers) {
-        return r;
-    }
+) -> ApiResult<Response> {
+    check_version(&headers)?;
     if headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         != Some("application/offset+octet-stream")
     {
-        return tus_error(
+        return Err(tus_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             code::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/offset+octet-stream",
-        );
+        ));
     }
     // The chunk is written by a task of its own: when the client's connection breaks, the
     // request's future is dropped, but what arrived must still be recorded.
-    let (guard, u) = match locked(&app, &id, &upload_id, &headers).await {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+    let (guard, u) = locked(&app, &id, &upload_id, &headers).await?;
     let task = tokio::spawn(async move {
         let _writing = guard;
         write_chunk(app, u, headers, body).await
     });
-    task.await.unwrap_or_else(|e| {
-        tus_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            e.to_string(),
-        )
-    })
+    task.await.map_err(tus_internal)?
 }
 
 /// Appends one PATCH body to an upload (the caller holds its writer lock).
@@ -326,40 +313,39 @@ pub(super) async fn write_chunk(
     u: Upload,
     headers: HeaderMap,
     body: Body,
-) -> Response {
+) -> ApiResult<Response> {
     let upload_id = u.id.clone();
     let offset: Option<i64> = headers
         .get("Upload-Offset")
         .and_then(|v| v.to_str().ok()?.trim().parse().ok());
     if offset != Some(u.upload_offset) || u.task_id.is_some() {
-        return tus_error(
+        return Err(tus_error(
             StatusCode::CONFLICT,
             code::CONFLICT,
             format!(
                 "Upload-Offset must be {} (ask HEAD for where the upload stands)",
                 u.upload_offset
             ),
-        );
+        ));
     }
     let mut check = match headers.get("Upload-Checksum").and_then(|v| v.to_str().ok()) {
         Some(v) => match Check::parse(v) {
             Ok(c) => Some(c),
-            Err(m) => return tus_error(StatusCode::BAD_REQUEST, code::VALIDATION_ERROR, m),
+            Err(m) => {
+                return Err(tus_error(
+                    StatusCode::BAD_REQUEST,
+                    code::VALIDATION_ERROR,
+                    m,
+                ));
+            }
         },
         None => None,
     };
     let path = upload_path(&app, &upload_id);
     // Whatever was written past the recorded offset by a broken earlier chunk goes.
-    let file = match reopen_at(path.clone(), u.upload_offset as u64).await {
-        Ok(f) => f,
-        Err(e) => {
-            return tus_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL_ERROR,
-                e.to_string(),
-            );
-        }
-    };
+    let file = reopen_at(path.clone(), u.upload_offset as u64)
+        .await
+        .map_err(tus_internal)?;
     let mut out = FileSink::new(file);
     let room = (u.length - u.upload_offset) as u64;
     let mut got = 0u64;
@@ -394,25 +380,21 @@ pub(super) async fn write_chunk(
     if bad || flushed.is_err() {
         // Nothing of this chunk counts.
         let _ = reopen_at(path.clone(), u.upload_offset as u64).await;
-        return if over {
+        return Err(if over {
             tus_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 code::PAYLOAD_TOO_LARGE,
                 format!("the chunk goes past Upload-Length ({})", u.length),
             )
         } else if let Err(e) = flushed {
-            tus_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL_ERROR,
-                e.to_string(),
-            )
+            tus_internal(e)
         } else {
             tus_error(
                 StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
                 code::CHECKSUM_MISMATCH,
                 "the chunk does not match Upload-Checksum; send it again",
             )
-        };
+        });
     }
     // A broken connection keeps what arrived: the client resumes from HEAD's offset.
     let new_offset = u.upload_offset + got as i64;
@@ -420,19 +402,13 @@ pub(super) async fn write_chunk(
     match library::advance_upload(&app.db, &u.id, u.upload_offset, new_offset, expires).await {
         Ok(true) => {}
         Ok(false) => {
-            return tus_error(
+            return Err(tus_error(
                 StatusCode::CONFLICT,
                 code::CONFLICT,
                 "the upload moved on meanwhile",
-            );
+            ));
         }
-        Err(e) => {
-            return tus_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL_ERROR,
-                e.to_string(),
-            );
-        }
+        Err(e) => return Err(tus_internal(e)),
     }
     if let Some(e) = broke {
         tracing::info!(
@@ -455,15 +431,10 @@ pub(super) async fn write_chunk(
                 let _ = library::finish_upload(&app.db, &u.id, &task.id).await;
                 b = b.header("Musicd-Task-Id", task.id);
             }
-            Err(e) => {
-                let mut r = e.into_response();
-                r.headers_mut()
-                    .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
-                return r;
-            }
+            Err(e) => return Err(tus_flavoured(e)),
         }
     }
-    b.body(Body::empty()).unwrap_or_default()
+    b.body(Body::empty()).map_err(tus_internal)
 }
 
 /// An upload's file cut back to `offset` and positioned there for writing.
@@ -488,22 +459,15 @@ pub async fn tus_delete(
     id: Identity,
     UrlPath(upload_id): UrlPath<String>,
     headers: HeaderMap,
-) -> Response {
-    let (_writing, u) = match locked(&app, &id, &upload_id, &headers).await {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
+) -> ApiResult<Response> {
+    let (_writing, u) = locked(&app, &id, &upload_id, &headers).await?;
     let _ = tokio::fs::remove_file(upload_path(&app, &u.id)).await;
-    if let Err(e) = library::delete_upload(&app.db, &u.id).await {
-        return tus_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            e.to_string(),
-        );
-    }
+    library::delete_upload(&app.db, &u.id)
+        .await
+        .map_err(tus_internal)?;
     tus(StatusCode::NO_CONTENT)
         .body(Body::empty())
-        .unwrap_or_default()
+        .map_err(tus_internal)
 }
 
 /// Removes unfinished uploads past their expiry (and their bytes), until `stop`.
