@@ -71,19 +71,28 @@ async fn passwords_change_and_other_logins_end() {
     let id = new_user(&app, &admin, "dan", "dan-password-1").await;
     let (here, _) = tokens(&app, "dan", "dan-password-1").await;
     let (elsewhere, _) = tokens(&app, "dan", "dan-password-1").await;
+    bad_password_changes_are_refused(&app, &here).await;
+    own_change_ends_the_other_logins(&app, &here, &elsewhere).await;
+    admin_reset_ends_every_login(&app, &admin, &id, &here).await;
+    command_line_sets_the_password(&app).await;
+    app.stop().await;
+}
 
+/// A change with the wrong current password is 401; a too-short new one is a validation
+/// error naming `new_password`.
+async fn bad_password_changes_are_refused(app: &TestApp, here: &str) {
     let (s, r) = put_json(
-        &app,
+        app,
         "/api/v1/auth/password",
-        &here,
+        here,
         json!({ "current_password": "wrong-password", "new_password": "dan-password-2" }),
     )
     .await;
     assert_eq!(s, 401, "{r}");
     let (s, r) = put_json(
-        &app,
+        app,
         "/api/v1/auth/password",
-        &here,
+        here,
         json!({ "current_password": "dan-password-1", "new_password": "short" }),
     )
     .await;
@@ -93,16 +102,21 @@ async fn passwords_change_and_other_logins_end() {
         json!("new_password"),
         "{r}"
     );
+}
+
+/// Dan changes his own password: the changing login stays, his other login ends, and only
+/// the new password signs in.
+async fn own_change_ends_the_other_logins(app: &TestApp, here: &str, elsewhere: &str) {
     let (s, r) = put_json(
-        &app,
+        app,
         "/api/v1/auth/password",
-        &here,
+        here,
         json!({ "current_password": "dan-password-1", "new_password": "dan-password-2" }),
     )
     .await;
     assert_eq!(s, 200, "{r}");
-    assert_eq!(me(&app, &here).await, 200, "the changing login stays");
-    assert_eq!(me(&app, &elsewhere).await, 401, "other logins end");
+    assert_eq!(me(app, here).await, 200, "the changing login stays");
+    assert_eq!(me(app, elsewhere).await, 401, "other logins end");
     let (s, _) = post_json(
         &app.client,
         app.url("/api/v1/auth/login"),
@@ -111,28 +125,33 @@ async fn passwords_change_and_other_logins_end() {
     )
     .await;
     assert_eq!(s, 401);
-    tokens(&app, "dan", "dan-password-2").await;
+    tokens(app, "dan", "dan-password-2").await;
+}
 
-    // An admin sets it: every login of the account ends.
+/// An admin sets it: every login of the account ends, so Dan's old login cannot use the
+/// admin route either.
+async fn admin_reset_ends_every_login(app: &TestApp, admin: &str, id: &str, here: &str) {
     let (s, r) = put_json(
-        &app,
+        app,
         &format!("/api/v1/users/{id}/password"),
-        &admin,
+        admin,
         json!({ "new_password": "dan-password-3" }),
     )
     .await;
     assert_eq!(s, 200, "{r}");
-    assert_eq!(me(&app, &here).await, 401);
+    assert_eq!(me(app, here).await, 401);
     let (s, _) = put_json(
-        &app,
+        app,
         &format!("/api/v1/users/{id}/password"),
-        &here,
+        here,
         json!({ "new_password": "dan-password-4" }),
     )
     .await;
     assert_eq!(s, 401);
+}
 
-    // On the command line, against the daemon's database.
+/// `musicd user passwd` sets it on the command line, against the daemon's database.
+async fn command_line_sets_the_password(app: &TestApp) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_musicd"))
         .args(["user", "passwd", "dan", "--password-stdin"])
         .env_remove("MUSICD_CONFIG")
@@ -155,8 +174,7 @@ async fn passwords_change_and_other_logins_end() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    tokens(&app, "dan", "dan-password-5").await;
-    app.stop().await;
+    tokens(app, "dan", "dan-password-5").await;
 }
 
 #[tokio::test]

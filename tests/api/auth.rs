@@ -4,6 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::kit::Session;
 
 /// Routes that answer without credentials.
 const PUBLIC: &[&str] = &[
@@ -16,10 +17,10 @@ const PUBLIC: &[&str] = &[
     "/api/v1/readyz",
 ];
 
-/// Route prefixes only an admin may use.
 /// Routes that take a signed link instead of a token: a token alone is refused too.
 const SIGNED_LINK: &[&str] = &["/api/v1/library/stream/{id}"];
 
+/// Route prefixes only an admin may use.
 const ADMIN_ONLY: &[&str] = &[
     "/api/v1/users",
     "/api/v1/diagnostics",
@@ -81,18 +82,19 @@ fn forge(secret: &str, exp_offset: i64) -> String {
 #[tokio::test]
 async fn every_route_requires_valid_credentials() {
     let app = TestApp::start(|_| {}).await;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
-    // A real admin token for an existing user, but expired.
-    let me: Value = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = Session::admin(&app).await;
+    let bad_tokens = bad_tokens(&admin).await;
+    let routes = all_routes(&app).await;
+    bad_tokens_are_refused_everywhere(&app, &routes, &bad_tokens).await;
+    users_are_kept_from_admin_routes(&app, &admin, &routes).await;
+    app.stop().await;
+}
+
+/// Tokens that must not sign anyone in, by label: none, a real admin token for an existing
+/// user but expired, one signed with another secret, `alg: none` with the admin's id (no
+/// signature at all), and garbage.
+async fn bad_tokens(admin: &Session) -> Vec<(&'static str, Option<String>)> {
+    let me: Value = admin.get("/auth/me").await.body;
     let admin_id = me["data"]["user"]["id"].as_str().unwrap().to_string();
     let now = jsonwebtoken::get_current_timestamp() as i64;
     let expired = jsonwebtoken::encode(
@@ -102,7 +104,6 @@ async fn every_route_requires_valid_credentials() {
     )
     .unwrap();
     let other_secret = forge("another-secret-0123456789-0123456789-abcdef", 3600);
-    // `alg: none` with the admin's id: no signature at all.
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let none = format!(
@@ -113,21 +114,27 @@ async fn every_route_requires_valid_credentials() {
                 .to_string()
         )
     );
-    let bad_tokens = [
+    vec![
         ("missing", None),
-        ("expired", Some(expired.as_str())),
-        ("other secret", Some(other_secret.as_str())),
-        ("alg none", Some(none.as_str())),
-        ("garbage", Some("abc.def.ghi")),
-    ];
+        ("expired", Some(expired)),
+        ("other secret", Some(other_secret)),
+        ("alg none", Some(none)),
+        ("garbage", Some("abc.def.ghi".to_string())),
+    ]
+}
 
-    let routes = all_routes(&app).await;
-    for (m, template, path) in &routes {
+/// Every route but the public ones answers each bad token with 401 `unauthorized`.
+async fn bad_tokens_are_refused_everywhere(
+    app: &TestApp,
+    routes: &[(Method, String, String)],
+    bad_tokens: &[(&str, Option<String>)],
+) {
+    for (m, template, path) in routes {
         if PUBLIC.contains(&template.as_str()) {
             continue;
         }
-        for (label, tok) in &bad_tokens {
-            let res = send(&app, m, path, *tok).await;
+        for (label, tok) in bad_tokens {
+            let res = send(app, m, path, tok.as_deref()).await;
             assert_eq!(res.status(), 401, "{m} {path} with {label} token");
             if *m == Method::HEAD {
                 continue; // no body
@@ -137,23 +144,27 @@ async fn every_route_requires_valid_credentials() {
             assert_eq!(body["error"]["code"], json!("unauthorized"), "{m} {path}");
         }
     }
+}
 
-    // A plain user: admin routes are 403, the others are not.
-    let res = app
-        .client
-        .post(app.url("/api/v1/users"))
-        .bearer_auth(&admin)
-        .json(&json!({ "username": "alice", "password": "alice-password" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+/// A plain user: admin routes are 403, signed-link routes 401, the others neither.
+async fn users_are_kept_from_admin_routes(
+    app: &TestApp,
+    admin: &Session,
+    routes: &[(Method, String, String)],
+) {
+    let res = admin
+        .post(
+            "/users",
+            json!({ "username": "alice", "password": "alice-password" }),
+        )
+        .await;
+    assert_eq!(res.status, 201);
     let user = app.login("alice", "alice-password").await;
-    for (m, template, path) in &routes {
+    for (m, template, path) in routes {
         if PUBLIC.contains(&template.as_str()) {
             continue;
         }
-        let res = send(&app, m, path, Some(&user)).await;
+        let res = send(app, m, path, Some(&user)).await;
         if SIGNED_LINK.contains(&template.as_str()) {
             assert_eq!(res.status(), 401, "{m} {path} needs a signature");
         } else if ADMIN_ONLY.iter().any(|p| template.starts_with(p)) {
@@ -165,14 +176,30 @@ async fn every_route_requires_valid_credentials() {
             assert_ne!(res.status(), 401, "{m} {path} as a user");
         }
     }
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn login_me_refresh_rotation_and_logout() {
     let app = TestApp::start(|_| {}).await;
-    let c = &app.client;
-    let res = c
+    let refresh1 = login_answers_with_rate_limits_and_me_knows_the_user(&app).await;
+    refresh_rotates_and_reuse_revokes_the_family(&app, &refresh1).await;
+    logout_revokes_the_refresh_token(&app).await;
+    // Wrong password.
+    let bad = Session::anonymous(&app)
+        .post(
+            "/auth/login",
+            json!({ "username": ADMIN, "password": "nope-nope-nope" }),
+        )
+        .await;
+    assert_eq!(bad.status, 401);
+    app.stop().await;
+}
+
+/// A login answers with rate-limit headers and a token pair; `/auth/me` with its access
+/// token names the admin. The refresh token.
+async fn login_answers_with_rate_limits_and_me_knows_the_user(app: &TestApp) -> String {
+    let res = app
+        .client
         .post(app.url("/api/v1/auth/login"))
         .json(&json!({ "username": ADMIN, "password": ADMIN_PW }))
         .send()
@@ -182,87 +209,55 @@ async fn login_me_refresh_rotation_and_logout() {
     assert!(res.headers().contains_key("x-ratelimit-limit"));
     let pair: Value = res.json().await.unwrap();
     let access = pair["data"]["access_token"].as_str().unwrap();
-    let refresh1 = pair["data"]["refresh_token"].as_str().unwrap().to_string();
-    let me: Value = c
-        .get(app.url("/api/v1/auth/me"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = Session::with_token(app, access).get("/auth/me").await.body;
     assert_eq!(me["data"]["user"]["username"], json!(ADMIN));
     assert_eq!(me["data"]["user"]["role"], json!("admin"));
+    pair["data"]["refresh_token"].as_str().unwrap().to_string()
+}
 
-    // Rotation: the first refresh works once.
-    let r2: Value = c
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": refresh1 }))
-        .send()
+/// Rotation: the first refresh works once; reuse of the old token is refused and revokes
+/// the family, including the new token.
+async fn refresh_rotates_and_reuse_revokes_the_family(app: &TestApp, refresh1: &str) {
+    let anon = Session::anonymous(app);
+    let r2 = anon
+        .post("/auth/refresh", json!({ "refresh_token": refresh1 }))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let refresh2 = r2["data"]["refresh_token"]
         .as_str()
         .expect("rotated")
         .to_string();
     assert_ne!(refresh1, refresh2);
-    // Reuse of the old one is refused and revokes the family, including the new token.
-    let reuse = c
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": refresh1 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reuse.status(), 401);
-    let after = c
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": refresh2 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.status(), 401, "reuse must revoke the whole family");
+    let reuse = anon
+        .post("/auth/refresh", json!({ "refresh_token": refresh1 }))
+        .await;
+    assert_eq!(reuse.status, 401);
+    let after = anon
+        .post("/auth/refresh", json!({ "refresh_token": refresh2 }))
+        .await;
+    assert_eq!(after.status, 401, "reuse must revoke the whole family");
+}
 
-    // Logout revokes.
-    let pair: Value = c
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "username": ADMIN, "password": ADMIN_PW }))
-        .send()
+/// Logout revokes: the logged-out refresh token no longer refreshes.
+async fn logout_revokes_the_refresh_token(app: &TestApp) {
+    let anon = Session::anonymous(app);
+    let pair = anon
+        .post(
+            "/auth/login",
+            json!({ "username": ADMIN, "password": ADMIN_PW }),
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let access = pair["data"]["access_token"].as_str().unwrap();
     let refresh = pair["data"]["refresh_token"].as_str().unwrap();
-    let out = c
-        .post(app.url("/api/v1/auth/logout"))
-        .bearer_auth(access)
-        .json(&json!({ "refresh_token": refresh }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), 200);
-    let again = c
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": refresh }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 401);
-
-    // Wrong password.
-    let bad = c
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({ "username": ADMIN, "password": "nope-nope-nope" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 401);
-    app.stop().await;
+    let out = Session::with_token(app, access)
+        .post("/auth/logout", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(out.status, 200);
+    let again = anon
+        .post("/auth/refresh", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(again.status, 401);
 }
 
 #[tokio::test]
@@ -299,27 +294,57 @@ async fn login_is_rate_limited_per_address() {
     app.stop().await;
 }
 
+/// The status of `m path` with `key` in `X-API-Key`.
+async fn with_api_key(app: &TestApp, m: Method, path: &str, key: &str) -> u16 {
+    let mut req = app
+        .client
+        .request(m.clone(), app.url(path))
+        .header("x-api-key", key);
+    if m == Method::POST {
+        req = req.json(&json!({ "name": "x" }));
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test]
 async fn api_keys_are_shown_once_and_scoped() {
     let app = TestApp::start(|_| {}).await;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
-    let c = &app.client;
-    let created: Value = c
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(&admin)
-        .json(&json!({ "name": "cron", "scopes": ["read"] }))
-        .send()
+    let admin = Session::admin(&app).await;
+    let (id, key) = a_key_is_shown_once(&admin).await;
+    // Read works with X-API-Key and with Bearer; write does not.
+    assert_eq!(
+        with_api_key(&app, Method::GET, "/api/v1/auth/me", &key).await,
+        200
+    );
+    metrics_need_an_admin_key(&app, &admin, &key).await;
+    let write = with_api_key(&app, Method::POST, "/api/v1/api-keys", &key).await;
+    assert_eq!(write, 403);
+    // An admin-role user's read key is still not an admin credential.
+    assert_eq!(
+        with_api_key(&app, Method::GET, "/api/v1/users", &key).await,
+        403
+    );
+    // Revoked keys stop working.
+    let del = admin.delete(&format!("/api-keys/{id}")).await;
+    assert_eq!(del.status, 200);
+    let gone = with_api_key(&app, Method::GET, "/api/v1/auth/me", &key).await;
+    assert_eq!(gone, 401);
+    app.stop().await;
+}
+
+/// The admin makes a read key: its answer shows the key (`mk_…`), the list does not. Its id
+/// and key.
+async fn a_key_is_shown_once(admin: &Session) -> (String, String) {
+    let created = admin
+        .post("/api-keys", json!({ "name": "cron", "scopes": ["read"] }))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body;
     let key = created["data"]["key"].as_str().unwrap().to_string();
     assert!(key.starts_with("mk_"));
-    // Listed without the key.
-    let listed = c
-        .get(app.url("/api/v1/api-keys"))
-        .bearer_auth(&admin)
+    let listed = admin
+        .client
+        .get(format!("{}/api/v1/api-keys", admin.base))
+        .bearer_auth(&admin.token)
         .send()
         .await
         .unwrap()
@@ -327,32 +352,25 @@ async fn api_keys_are_shown_once_and_scoped() {
         .await
         .unwrap();
     assert!(!listed.contains(&key));
-    // Read works with X-API-Key and with Bearer; write does not.
-    let me = c
-        .get(app.url("/api/v1/auth/me"))
-        .header("x-api-key", &key)
-        .send()
+    let id = created["data"]["api_key"]["id"].as_str().unwrap();
+    (id.to_string(), key)
+}
+
+/// Metrics are for admins: a read key is refused, an admin key (as Bearer, the way
+/// Prometheus sends it) is served.
+async fn metrics_need_an_admin_key(app: &TestApp, admin: &Session, key: &str) {
+    let metrics = Session::with_token(app, key).get("/metrics").await;
+    assert_eq!(metrics.status, 403);
+    let ops = admin
+        .post(
+            "/api-keys",
+            json!({ "name": "prometheus", "scopes": ["admin"] }),
+        )
         .await
-        .unwrap();
-    assert_eq!(me.status(), 200);
-    // Metrics are for admins: a read key is refused, an admin key (as Bearer, the way
-    // Prometheus sends it) is served.
-    let metrics = c
-        .get(app.url("/api/v1/metrics"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(metrics.status(), 403);
-    let (_, ops) = post_json(
-        c,
-        app.url("/api/v1/api-keys"),
-        &admin,
-        json!({ "name": "prometheus", "scopes": ["admin"] }),
-    )
-    .await;
+        .body;
     let ops = ops["data"]["key"].as_str().unwrap().to_string();
-    let metrics = c
+    let metrics = app
+        .client
         .get(app.url("/api/v1/metrics"))
         .bearer_auth(&ops)
         .send()
@@ -361,39 +379,6 @@ async fn api_keys_are_shown_once_and_scoped() {
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     assert!(text.contains("musicd_http_requests_total"), "{text}");
-    let write = c
-        .post(app.url("/api/v1/api-keys"))
-        .header("x-api-key", &key)
-        .json(&json!({ "name": "x" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(write.status(), 403);
-    // An admin-role user's read key is still not an admin credential.
-    let users = c
-        .get(app.url("/api/v1/users"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(users.status(), 403);
-    // Revoked keys stop working.
-    let id = created["data"]["api_key"]["id"].as_str().unwrap();
-    let del = c
-        .delete(app.url(&format!("/api/v1/api-keys/{id}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(del.status(), 200);
-    let gone = c
-        .get(app.url("/api/v1/auth/me"))
-        .header("x-api-key", &key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 401);
-    app.stop().await;
 }
 
 #[tokio::test]

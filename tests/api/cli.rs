@@ -227,6 +227,31 @@ fn import_places_files_and_reports_failures() {
     let dir = dirs.tmp.path();
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
+    write_tone(&input.join("tone.flac"));
+    std::fs::write(input.join("notes.mp3"), b"this is not audio").unwrap();
+    let lib = dir.join("lib");
+    let placed = import_places_the_tone_and_names_the_bad_file(dir, &lib);
+    // The import indexed what it placed: a scan finds it already known.
+    let scan = musicd(dir, &["scan", lib.to_str().unwrap()], &[]);
+    let scanned = String::from_utf8_lossy(&scan.stdout);
+    assert!(scan.status.success(), "{scanned}");
+    assert!(scanned.contains("0 indexed, 1 unchanged"), "{scanned}");
+    placed_file_is_the_tone(&placed);
+    // Importing again skips what is already there.
+    let out = import_mp3(dir, &lib, "in/tone.flac");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 imported, 1 skipped"));
+    // Bad options are refused before any work.
+    let out = musicd(
+        dir,
+        &["import", "--format", "mp3", "--vbr", "12", "in"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Writes a two-second stereo 440 Hz FLAC tagged Tone / Tester / Tones.
+fn write_tone(path: &std::path::Path) {
     let ok = Command::new("ffmpeg")
         .args([
             "-loglevel",
@@ -246,13 +271,15 @@ fn import_places_files_and_reports_failures() {
             "-metadata",
             "album=Tones",
         ])
-        .arg(input.join("tone.flac"))
+        .arg(path)
         .status()
         .expect("ffmpeg is installed by .ci/setup-test");
     assert!(ok.success());
-    std::fs::write(input.join("notes.mp3"), b"this is not audio").unwrap();
-    let lib = dir.join("lib");
-    let out = musicd(
+}
+
+/// `musicd import --format mp3 --vbr 2 --library <lib> <what>` in `dir`.
+fn import_mp3(dir: &std::path::Path, lib: &std::path::Path, what: &str) -> std::process::Output {
+    musicd(
         dir,
         &[
             "import",
@@ -262,10 +289,19 @@ fn import_places_files_and_reports_failures() {
             "2",
             "--library",
             lib.to_str().unwrap(),
-            "in",
+            what,
         ],
         &[],
-    );
+    )
+}
+
+/// Importing `in/` places the tone as one MP3, names the bad file with its reason and exits
+/// with 1. The placed file.
+fn import_places_the_tone_and_names_the_bad_file(
+    dir: &std::path::Path,
+    lib: &std::path::Path,
+) -> std::path::PathBuf {
+    let out = import_mp3(dir, lib, "in");
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -281,16 +317,16 @@ fn import_places_files_and_reports_failures() {
         stderr.contains("notes.mp3") && stderr.contains("unsupported_media_type"),
         "{stderr}"
     );
-    let placed: Vec<_> = walk(&lib)
+    let placed: Vec<_> = walk(lib)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "mp3"))
         .collect();
     assert_eq!(placed.len(), 1);
-    // The import indexed what it placed: a scan finds it already known.
-    let scan = musicd(dir, &["scan", lib.to_str().unwrap()], &[]);
-    let scanned = String::from_utf8_lossy(&scan.stdout);
-    assert!(scan.status.success(), "{scanned}");
-    assert!(scanned.contains("0 indexed, 1 unchanged"), "{scanned}");
+    placed[0].clone()
+}
+
+/// ffprobe reads the placed file as two seconds long, titled Tone.
+fn placed_file_is_the_tone(placed: &std::path::Path) {
     let probe = Command::new("ffprobe")
         .args([
             "-v",
@@ -300,7 +336,7 @@ fn import_places_files_and_reports_failures() {
             "-of",
             "json",
         ])
-        .arg(&placed[0])
+        .arg(placed)
         .output()
         .unwrap();
     assert!(probe.status.success());
@@ -308,30 +344,6 @@ fn import_places_files_and_reports_failures() {
     let dur: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
     assert!((dur - 2.0).abs() < 0.06, "duration {dur}");
     assert_eq!(v["format"]["tags"]["title"], json!("Tone"));
-    // Importing again skips what is already there.
-    let out = musicd(
-        dir,
-        &[
-            "import",
-            "--format",
-            "mp3",
-            "--vbr",
-            "2",
-            "--library",
-            lib.to_str().unwrap(),
-            "in/tone.flac",
-        ],
-        &[],
-    );
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 imported, 1 skipped"));
-    // Bad options are refused before any work.
-    let out = musicd(
-        dir,
-        &["import", "--format", "mp3", "--vbr", "12", "in"],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -7,10 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use musicd::api::types::Updates;
 use serde_json::{Value, json};
 
 use crate::events::{Msg, read_events};
 use crate::helpers::*;
+use crate::kit::{Events, Session, TASK_ENDS_WITHIN, eventually};
 use crate::queue::daemon_env;
 use crate::upstream::*;
 
@@ -77,52 +79,56 @@ fn ends_with_children(parent: String, n: usize) -> impl Fn(&[Msg]) -> bool {
 
 /// The whole scenario against a running daemon at `base` whose library is `library`.
 async fn feed_scenario(base: &str, library: &Path, data: &Path) {
-    let c = reqwest::Client::new();
-    let admin = login(&c, base, ADMIN, ADMIN_PW).await;
-    let (s, _) = post_json(
-        &c,
-        format!("{base}/api/v1/users"),
-        &admin,
-        json!({ "username": "dave", "password": "dave-password" }),
-    )
-    .await;
-    assert_eq!(s, 201);
-    let dave = login(&c, base, "dave", "dave-password").await;
+    let admin = Session::sign_in_at(base, ADMIN, ADMIN_PW).await;
+    let dave = a_second_user(&admin).await;
     let scratch = tempfile::tempdir().unwrap();
     let up = Upstream::start().await;
     let good = five_episodes(&up, scratch.path());
+    let mut stream = admin.events("").await;
+    let dave_stream = dave.events("").await;
+    let parent = admin.download(&up.url("feed.xml")).await;
+    the_same_request_while_active_is_a_conflict(&admin, &up, &parent).await;
+    let events = stream
+        .read(
+            Duration::from_secs(90),
+            ends_with_children(parent.clone(), 5),
+        )
+        .await;
+    events_tell_three_done_and_two_failed(&events, &parent);
+    the_parent_reports_its_two_failures(&admin, &parent).await;
+    the_library_holds_three_tagged_episodes(library);
+    another_user_sees_nothing(&dave, dave_stream, &parent).await;
+    a_retry_fixes_the_failures_under_the_same_parent(&admin, &up, &good, &parent).await;
+    the_library_holds_all_five_in_feed_order(library, data, &up);
+    the_same_feed_again_is_skipped_by_identity(&admin, &up, library).await;
+    history_searches_counts_and_deletes(&admin, &parent, library).await;
+}
 
-    let stream = c
-        .get(format!("{base}/api/v1/events"))
-        .bearer_auth(&admin)
-        .send()
+/// The admin creates Dave, a plain user, who signs in.
+async fn a_second_user(admin: &Session) -> Session {
+    let s = admin
+        .post(
+            "/users",
+            json!({ "username": "dave", "password": "dave-password" }),
+        )
         .await
-        .unwrap();
-    let dave_stream = c
-        .get(format!("{base}/api/v1/events"))
-        .bearer_auth(&dave)
-        .send()
-        .await
-        .unwrap();
-    let parent = download(&c, base, &admin, &up.url("feed.xml")).await;
+        .status;
+    assert_eq!(s, 201);
+    Session::sign_in_at(&admin.base, "dave", "dave-password").await
+}
 
-    // The same request while it is active is a 409 naming it.
-    let (s, dup) = post_json(
-        &c,
-        format!("{base}/api/v1/downloads"),
-        &admin,
-        json!({ "url": up.url("feed.xml") }),
-    )
-    .await;
-    assert_eq!(s, 409, "{dup}");
-    assert_eq!(dup["error"]["details"][0]["task_id"], json!(parent));
+/// The same request while it is active is a 409 naming it.
+async fn the_same_request_while_active_is_a_conflict(admin: &Session, up: &Upstream, parent: &str) {
+    let dup = admin
+        .post("/downloads", json!({ "url": up.url("feed.xml") }))
+        .await;
+    assert_eq!(dup.status, 409, "{}", dup.body);
+    assert_eq!(dup.body["error"]["details"][0]["task_id"], json!(parent));
+}
 
-    let events = read_events(
-        stream,
-        Duration::from_secs(90),
-        ends_with_children(parent.clone(), 5),
-    )
-    .await;
+/// The admin's stream told of five children created, three completed and two failed, of
+/// their progress and of the parent ending done, each message with its own id.
+fn events_tell_three_done_and_two_failed(events: &[Msg], parent: &str) {
     let mine: Vec<&Msg> = events
         .iter()
         .filter(|e| e.data["task_id"] == json!(parent) || e.data["parent_id"] == json!(parent))
@@ -163,23 +169,23 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
         "ids are unique"
     );
     assert!(!ids.is_empty());
+}
 
-    let t = get_json(&c, format!("{base}/api/v1/tasks/{parent}"), &admin).await;
-    assert_eq!(t["data"]["status"], json!("done"));
+/// The parent is done and says "2 of 5 failed"; its children are three done and two failed,
+/// the 404 as `upstream_error` and the corrupt file as unsupported or undecodable.
+async fn the_parent_reports_its_two_failures(admin: &Session, parent: &str) {
+    let t = admin.task(parent).await;
+    assert_eq!(t.status, "done");
     assert!(
-        t["data"]["error"]
-            .as_str()
-            .unwrap()
-            .contains("2 of 5 failed"),
-        "{t}"
+        t.error.as_deref().unwrap().contains("2 of 5 failed"),
+        "{t:?}"
     );
-    let kids = get_json(&c, format!("{base}/api/v1/tasks/{parent}/children"), &admin).await;
-    let kids = kids["data"]["items"].as_array().unwrap().clone();
-    let count = |st: &str| kids.iter().filter(|k| k["status"] == json!(st)).count();
+    let kids = admin.children(parent).await;
+    let count = |st: &str| kids.iter().filter(|k| k.status == st).count();
     assert_eq!((count("done"), count("failed")), (3, 2), "{kids:#?}");
     let codes: Vec<&str> = kids
         .iter()
-        .filter_map(|k| k["error_code"].as_str())
+        .filter_map(|k| k.error_code.as_deref())
         .collect();
     assert!(codes.contains(&"upstream_error"), "the 404: {codes:?}");
     assert!(
@@ -188,10 +194,13 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
             .any(|c| matches!(*c, "unsupported_media_type" | "decode_error")),
         "the corrupt file: {codes:?}"
     );
+}
 
+/// Exactly three files, listed by the feed's .m3u8 in feed order, named, tagged and
+/// decodable.
+fn the_library_holds_three_tagged_episodes(library: &Path) {
     let files = library_files(library);
     assert_eq!(files.len(), 3, "exactly three files: {files:?}");
-    // The feed's .m3u8 lists exactly the files that exist, in feed order.
     let rel: Vec<String> = files
         .iter()
         .map(|f| f.strip_prefix(library).unwrap().display().to_string())
@@ -208,22 +217,26 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
     for f in &files {
         decodes(f).unwrap();
     }
+}
 
-    // Another user sees neither the task nor its events.
-    let res = c
-        .get(format!("{base}/api/v1/tasks/{parent}"))
-        .bearer_auth(&dave)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let seen = read_events(dave_stream, Duration::from_millis(500), |_| false).await;
+/// Another user sees neither the task nor its events.
+async fn another_user_sees_nothing(dave: &Session, mut stream: Events, parent: &str) {
+    assert_eq!(dave.get(&format!("/tasks/{parent}")).await.status, 404);
+    let seen = stream.read(Duration::from_millis(500), |_| false).await;
     assert!(
         seen.iter().all(|e| e.event.starts_with("stream.")),
         "dave saw {seen:?}"
     );
+}
 
-    // Fix the server; retry brings the two failures to done under the same parent.
+/// Fix the server; retry brings the two failures to done under the same parent, each
+/// child's attempts showing the second try.
+async fn a_retry_fixes_the_failures_under_the_same_parent(
+    admin: &Session,
+    up: &Upstream,
+    good: &[Vec<u8>],
+    parent: &str,
+) {
     up.set(
         "ep4.mp3",
         Entry::File(Arc::new(good[3].clone()), "audio/mpeg"),
@@ -232,50 +245,41 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
         "ep5.mp3",
         Entry::File(Arc::new(good[4].clone()), "audio/mpeg"),
     );
-    let stream = c
-        .get(format!("{base}/api/v1/events?task_id={parent}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    let (s, r) = post_json(
-        &c,
-        format!("{base}/api/v1/tasks/{parent}/retry"),
-        &admin,
-        json!({}),
-    )
-    .await;
-    assert_eq!(s, 200, "{r}");
-    assert_eq!(r["data"]["retried"], json!(2));
-    let events = read_events(stream, Duration::from_secs(90), ends(parent.clone())).await;
+    let mut stream = admin.events(&format!("task_id={parent}")).await;
+    let r = admin
+        .post(&format!("/tasks/{parent}/retry"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["retried"], json!(2));
+    let events = stream
+        .read(Duration::from_secs(90), ends(parent.to_string()))
+        .await;
     assert!(
         events
             .iter()
             .any(|e| e.data["task_id"] == json!(parent) && e.event == "task.completed"),
         "{events:#?}"
     );
-    let t = get_json(&c, format!("{base}/api/v1/tasks/{parent}"), &admin).await;
-    assert_eq!(t["data"]["status"], json!("done"));
-    assert_eq!(t["data"]["error"], Value::Null, "{t}");
-    let kids = get_json(&c, format!("{base}/api/v1/tasks/{parent}/children"), &admin).await;
-    let kids = kids["data"]["items"].as_array().unwrap();
-    assert!(
-        kids.iter().all(|k| k["status"] == json!("done")),
-        "{kids:#?}"
-    );
+    let t = admin.task(parent).await;
+    assert_eq!(t.status, "done");
+    assert_eq!(t.error, None, "{t:?}");
+    let kids = admin.children(parent).await;
+    assert!(kids.iter().all(|k| k.status == "done"), "{kids:#?}");
     assert_eq!(
-        kids.iter()
-            .filter(|k| k["attempts"].as_i64().unwrap() >= 2)
-            .count(),
+        kids.iter().filter(|k| k.attempts >= 2).count(),
         2,
         "attempts visible"
     );
+}
+
+/// All five files decode, the feed's playlist lists them in feed order, nothing temporary
+/// is left, and the retry did not resolve the feed again.
+fn the_library_holds_all_five_in_feed_order(library: &Path, data: &Path, up: &Upstream) {
     let files = library_files(library);
     assert_eq!(files.len(), 5, "{files:?}");
     for f in &files {
         decodes(f).unwrap();
     }
-    // The feed's playlist follows: all five, in feed order.
     let rel: Vec<String> = files
         .iter()
         .map(|f| f.strip_prefix(library).unwrap().display().to_string())
@@ -287,39 +291,40 @@ async fn feed_scenario(base: &str, library: &Path, data: &Path) {
         1,
         "a retry does not resolve the feed again"
     );
+}
 
-    // The same feed again, now that the first request has ended: every episode is already
-    // in the library by identity, so every child is skipped with the reason.
-    let again = download(&c, base, &admin, &up.url("feed.xml")).await;
-    let t = wait_task_long(&c, base, &admin, &again).await;
-    assert_eq!(t["status"], json!("done"), "{t}");
-    let kids = get_json(&c, format!("{base}/api/v1/tasks/{again}/children"), &admin).await;
-    let kids = kids["data"]["items"].as_array().unwrap();
+/// The same feed again, now that the first request has ended: every episode is already in
+/// the library by identity, so every child is skipped with the reason.
+async fn the_same_feed_again_is_skipped_by_identity(
+    admin: &Session,
+    up: &Upstream,
+    library: &Path,
+) {
+    let again = admin.download(&up.url("feed.xml")).await;
+    let t = admin.wait_ended(&again).await;
+    assert_eq!(t.status, "done", "{t:?}");
+    let kids = admin.children(&again).await;
     assert_eq!(kids.len(), 5);
-    for k in kids {
-        assert_eq!(k["status"], json!("skipped"), "{k}");
+    for k in &kids {
+        assert_eq!(k.status, "skipped", "{k:?}");
         assert!(
-            k["error"]
-                .as_str()
+            k.error
+                .as_deref()
                 .unwrap()
                 .contains("already in the library"),
-            "{k}"
+            "{k:?}"
         );
     }
     assert_eq!(library_files(library).len(), 5, "no duplicates");
+}
 
-    // History: search, stats, delete.
-    let h = get_json(&c, format!("{base}/api/v1/history?q=feed.xml"), &admin).await;
-    assert_eq!(h["data"]["items"].as_array().unwrap().len(), 2);
-    let st = get_json(&c, format!("{base}/api/v1/history/stats"), &admin).await;
-    assert_eq!(st["data"]["tracks"]["done"], json!(5), "{st}");
-    let res = c
-        .delete(format!("{base}/api/v1/tasks/{parent}"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+/// History: search, stats, delete (which keeps the files).
+async fn history_searches_counts_and_deletes(admin: &Session, parent: &str, library: &Path) {
+    let h: Value = admin.get("/history?q=feed.xml").await.good();
+    assert_eq!(h["items"].as_array().unwrap().len(), 2);
+    let st: Value = admin.get("/history/stats").await.good();
+    assert_eq!(st["tracks"]["done"], json!(5), "{st}");
+    assert_eq!(admin.delete(&format!("/tasks/{parent}")).await.status, 204);
     assert_eq!(
         library_files(library).len(),
         5,
@@ -920,11 +925,18 @@ async fn providers_updates_cancel_all_and_cleanup() {
     let scratch = tempfile::tempdir().unwrap();
     let up = Upstream::start().await;
     five_episodes(&up, scratch.path());
-    let c = &app.client;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let admin = Session::admin(&app).await;
+    providers_list_and_look_up_a_feed(&admin, &up).await;
+    updates_follow_and_cancel_all_cancels(&admin, &up).await;
+    cleanup_removes_finished_history(&admin).await;
+    app.stop().await;
+}
 
-    let p = get_json(c, app.url("/api/v1/providers"), &admin).await;
-    let names: Vec<&str> = p["data"]["items"]
+/// The providers include podcast and http; the podcast provider reads the feed as a
+/// five-track collection; an unknown provider is 404.
+async fn providers_list_and_look_up_a_feed(admin: &Session, up: &Upstream) {
+    let p: Value = admin.get("/providers").await.good();
+    let names: Vec<&str> = p["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -932,26 +944,21 @@ async fn providers_updates_cancel_all_and_cleanup() {
         .collect();
     assert!(names.contains(&"podcast") && names.contains(&"http"), "{p}");
     let enc: String = url::form_urlencoded::byte_serialize(up.url("feed.xml").as_bytes()).collect();
-    let info = get_json(
-        c,
-        app.url(&format!("/api/v1/providers/podcast/feed/{enc}")),
-        &admin,
-    )
-    .await;
-    assert_eq!(info["data"]["kind"], json!("collection"), "{info}");
-    assert_eq!(info["data"]["title"], json!("Loopback Radio"));
-    let tracks = info["data"]["tracks"].as_array().unwrap();
+    let info: Value = admin
+        .get(&format!("/providers/podcast/feed/{enc}"))
+        .await
+        .good();
+    assert_eq!(info["kind"], json!("collection"), "{info}");
+    assert_eq!(info["title"], json!("Loopback Radio"));
+    let tracks = info["tracks"].as_array().unwrap();
     assert_eq!(tracks.len(), 5);
     assert_eq!(tracks[0]["id"], json!("guid-1"));
-    let res = c
-        .get(app.url("/api/v1/providers/nope/feed/x"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(admin.get("/providers/nope/feed/x").await.status, 404);
+}
 
-    // Polling: everything changed since a moment ago, and nothing after the last change.
+/// Polling: everything changed since a moment ago is listed; cancel-all cancels both slow
+/// downloads, and nothing after the last change is other than cancelled.
+async fn updates_follow_and_cancel_all_cancels(admin: &Session, up: &Upstream) {
     let since = musicd::db::now_ms() - 1;
     let slow = Entry::Slow(
         Arc::new(vec![0u8; 400_000]),
@@ -962,76 +969,56 @@ async fn providers_updates_cancel_all_and_cleanup() {
     up.set("slow2.mp3", slow);
     let mut ids = Vec::new();
     for p in ["slow1.mp3", "slow2.mp3"] {
-        let (s, b) = post_json(
-            c,
-            app.url("/api/v1/downloads"),
-            &admin,
-            json!({ "url": up.url(p) }),
-        )
-        .await;
-        assert_eq!(s, 202);
-        ids.push(b["data"]["task_id"].as_str().unwrap().to_string());
+        ids.push(admin.download(&up.url(p)).await);
     }
-    let u = get_json(
-        c,
-        app.url(&format!("/api/v1/tasks/updates?since={since}")),
-        &admin,
-    )
-    .await;
-    let seen: Vec<&str> = u["data"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
-    assert!(ids.iter().all(|i| seen.contains(&i.as_str())), "{u}");
-
-    let (s, r) = post_json(c, app.url("/api/v1/tasks/cancel-all"), &admin, json!({})).await;
-    assert_eq!(s, 200, "{r}");
-    assert!(r["data"]["cancelled"].as_u64().unwrap() >= 2, "{r}");
-    for id in &ids {
-        wait_task(c, &app.base, &admin, id, |t| t["status"] == "cancelled").await;
-    }
-    let next = u["data"]["next_since"].as_i64().unwrap();
-    let later = get_json(
-        c,
-        app.url(&format!("/api/v1/tasks/updates?since={next}")),
-        &admin,
-    )
-    .await;
+    let u: Updates = admin
+        .get(&format!("/tasks/updates?since={since}"))
+        .await
+        .good();
+    let seen: Vec<&str> = u.items.iter().map(|t| t.id.as_str()).collect();
+    assert!(ids.iter().all(|i| seen.contains(&i.as_str())), "{u:?}");
+    let r = admin.post("/tasks/cancel-all", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        later["data"]["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["status"] == json!("cancelled")),
-        "{later}"
+        r.body["data"]["cancelled"].as_u64().unwrap() >= 2,
+        "{}",
+        r.body
     );
+    for id in &ids {
+        eventually(TASK_ENDS_WITHIN, &format!("{id} cancelled"), || async {
+            (admin.task(id).await.status == "cancelled").then_some(())
+        })
+        .await;
+    }
+    let later: Updates = admin
+        .get(&format!("/tasks/updates?since={}", u.next_since))
+        .await
+        .good();
+    assert!(
+        later.items.iter().all(|t| t.status == "cancelled"),
+        "{later:?}"
+    );
+}
 
-    // Cleanup of finished history; files would stay, rows go.
-    let h = get_json(c, app.url("/api/v1/history"), &admin).await;
-    assert_eq!(h["data"]["items"].as_array().unwrap().len(), 2);
-    let (s, r) = post_json(
-        c,
-        app.url("/api/v1/history/cleanup"),
-        &admin,
-        json!({ "days_old": 1 }),
-    )
-    .await;
+/// Cleanup of finished history; files would stay, rows go.
+async fn cleanup_removes_finished_history(admin: &Session) {
+    let h: Value = admin.get("/history").await.good();
+    assert_eq!(h["items"].as_array().unwrap().len(), 2);
+    let r = admin
+        .post("/history/cleanup", json!({ "days_old": 1 }))
+        .await;
     assert_eq!(
-        (s, r["data"]["deleted"].clone()),
+        (r.status, r.body["data"]["deleted"].clone()),
         (200, json!(0)),
         "nothing is a day old"
     );
-    let (s, r) = post_json(
-        c,
-        app.url("/api/v1/history/cleanup"),
-        &admin,
-        json!({ "days_old": 0 }),
-    )
-    .await;
-    assert_eq!((s, r["data"]["deleted"].clone()), (200, json!(2)));
-    let h = get_json(c, app.url("/api/v1/history"), &admin).await;
-    assert!(h["data"]["items"].as_array().unwrap().is_empty());
-    app.stop().await;
+    let r = admin
+        .post("/history/cleanup", json!({ "days_old": 0 }))
+        .await;
+    assert_eq!(
+        (r.status, r.body["data"]["deleted"].clone()),
+        (200, json!(2))
+    );
+    let h: Value = admin.get("/history").await.good();
+    assert!(h["items"].as_array().unwrap().is_empty());
 }

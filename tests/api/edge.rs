@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::kit::Session;
 
 #[tokio::test]
 async fn health_and_envelopes() {
@@ -66,74 +67,67 @@ async fn health_and_envelopes() {
 #[tokio::test]
 async fn bad_bodies_are_validation_errors_naming_the_field() {
     let app = TestApp::start(|c| c.http.body_limit = bytesize::ByteSize::kib(4)).await;
-    let c = &app.client;
-    let post = |body: &'static str| {
-        c.post(app.url("/api/v1/auth/login"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let res = post("{not json").await.unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
+    bad_json_is_a_validation_error_naming_the_field(&app).await;
+    other_media_types_and_big_bodies_are_refused(&app).await;
+    // A bad query parameter is named too.
+    let admin = Session::admin(&app).await;
+    let res = admin.get("/tasks?limit=abc").await;
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        res.body["error"]["details"][0]["field"],
+        json!("limit"),
+        "{}",
+        res.body
+    );
+    app.stop().await;
+}
+
+/// Posts `body` to the login route, as JSON when `json` holds; the status and JSON body
+/// (`Null` when it had none).
+async fn post_login(app: &TestApp, body: String, json: bool) -> (u16, Value) {
+    let mut req = app.client.post(app.url("/api/v1/auth/login")).body(body);
+    if json {
+        req = req.header("content-type", "application/json");
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Broken JSON is a `validation_error`; a missing or mistyped field is named.
+async fn bad_json_is_a_validation_error_naming_the_field(app: &TestApp) {
+    let (s, body) = post_login(app, "{not json".into(), true).await;
+    assert_eq!(s, 400);
     assert_eq!(body["error"]["code"], json!("validation_error"));
 
-    let res = post(r#"{"username": "admin"}"#).await.unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
+    let (s, body) = post_login(app, r#"{"username": "admin"}"#.into(), true).await;
+    assert_eq!(s, 400);
     assert_eq!(
         body["error"]["details"][0]["field"],
         json!("password"),
         "{body}"
     );
 
-    let res = post(r#"{"username": 5, "password": "x"}"#).await.unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
+    let (s, body) = post_login(app, r#"{"username": 5, "password": "x"}"#.into(), true).await;
+    assert_eq!(s, 400);
     assert_eq!(
         body["error"]["details"][0]["field"],
         json!("username"),
         "{body}"
     );
+}
 
-    let res = c
-        .post(app.url("/api/v1/auth/login"))
-        .body("username=a")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 415);
-
+/// A body that is not JSON is 415; one over the body limit is 413 `payload_too_large`.
+async fn other_media_types_and_big_bodies_are_refused(app: &TestApp) {
+    let (s, _) = post_login(app, "username=a".into(), false).await;
+    assert_eq!(s, 415);
     let big = format!(
         r#"{{"username": "{}", "password": "x"}}"#,
         "a".repeat(10_000)
     );
-    let res = c
-        .post(app.url("/api/v1/auth/login"))
-        .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 413);
-    let body: Value = res.json().await.unwrap();
+    let (s, body) = post_login(app, big, true).await;
+    assert_eq!(s, 413);
     assert_eq!(body["error"]["code"], json!("payload_too_large"));
-
-    let admin = app.login(ADMIN, ADMIN_PW).await;
-    let res = c
-        .get(app.url("/api/v1/tasks?limit=abc"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(
-        body["error"]["details"][0]["field"],
-        json!("limit"),
-        "{body}"
-    );
-    app.stop().await;
 }
 
 #[tokio::test]

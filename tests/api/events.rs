@@ -19,60 +19,19 @@ fn completed(n: usize) -> impl Fn(&[Msg]) -> bool {
 #[tokio::test]
 async fn resume_with_last_event_id_and_visibility() {
     let app = TestApp::start(|_| {}).await;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
-    let c = &app.client;
-    c.post(app.url("/api/v1/users"))
-        .bearer_auth(&admin)
-        .json(&json!({ "username": "carol", "password": "carol-password" }))
-        .send()
-        .await
-        .unwrap();
-    let carol = app.login("carol", "carol-password").await;
+    let admin = Session::admin(&app).await;
+    admin
+        .post(
+            "/users",
+            json!({ "username": "carol", "password": "carol-password" }),
+        )
+        .await;
+    let carol = Session::sign_in(&app, "carol", "carol-password").await;
 
     // A reference stream that stays connected, and one that will disconnect early.
-    let reference = c
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reference.status(), 200);
-    assert!(
-        reference.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let early = c
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    // Carol connects with a ticket, as a browser would.
-    let t: Value = c
-        .post(app.url("/api/v1/events/ticket"))
-        .bearer_auth(&carol)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ticket = t["data"]["ticket"].as_str().unwrap().to_string();
-    let carol_stream = c
-        .get(app.url(&format!("/api/v1/events?ticket={ticket}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(carol_stream.status(), 200);
-    let reused = c
-        .get(app.url(&format!("/api/v1/events?ticket={ticket}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reused.status(), 401, "tickets are single-use");
-
+    let reference = an_event_stream_opens(&admin).await;
+    let mut early = admin.events("").await;
+    let carol_stream = a_ticket_opens_one_stream(&carol).await;
     let reference = tokio::spawn(read_events(
         reference,
         Duration::from_secs(30),
@@ -82,22 +41,82 @@ async fn resume_with_last_event_id_and_visibility() {
 
     let mut ids = Vec::new();
     for _ in 0..2 {
-        ids.push(ping(c, &app.base, &admin, json!({ "sleep_ms": 300 })).await);
+        ids.push(admin.ping(json!({ "sleep_ms": 300 })).await);
     }
     // The early client reads until the first completion, then goes away.
-    let first = read_events(early, Duration::from_secs(20), completed(1)).await;
+    let first = early.read(Duration::from_secs(20), completed(1)).await;
     let last_seen = first.last().unwrap().id.clone();
+    drop(early);
     for _ in 0..2 {
-        ids.push(ping(c, &app.base, &admin, json!({ "sleep_ms": 300 })).await);
+        ids.push(admin.ping(json!({ "sleep_ms": 300 })).await);
     }
     let all = reference.await.unwrap();
+    the_reference_saw_four_tasks_in_order(&all);
+    resuming_replays_exactly_what_followed(&admin, &all, &last_seen).await;
+    // Filtering by task.
+    let mut one = admin
+        .events(&format!("task_id={}&last_event_id={}", ids[3], all[0].id))
+        .await;
+    let got = one.read(Duration::from_secs(5), completed(1)).await;
+    assert!(!got.is_empty() && got.iter().all(|m| m.data["task_id"] == json!(ids[3])));
+
+    // Carol saw none of the admin's events.
+    let carol_saw = carol_events.await.unwrap();
+    assert!(carol_saw.is_empty(), "{carol_saw:?}");
+    app.stop().await;
+}
+
+/// `GET /events` answers 200 as `text/event-stream`.
+async fn an_event_stream_opens(s: &Session) -> reqwest::Response {
+    let res = s
+        .client
+        .get(format!("{}/api/v1/events", s.base))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    res
+}
+
+/// Carol connects with a ticket, as a browser would: it opens one stream, and is refused
+/// the second time.
+async fn a_ticket_opens_one_stream(carol: &Session) -> reqwest::Response {
+    let t: Value = carol
+        .client
+        .post(format!("{}/api/v1/events/ticket", carol.base))
+        .bearer_auth(&carol.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = t["data"]["ticket"].as_str().unwrap().to_string();
+    let url = format!("{}/api/v1/events?ticket={ticket}", carol.base);
+    let stream = carol.client.get(&url).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let reused = carol.client.get(&url).send().await.unwrap();
+    assert_eq!(reused.status(), 401, "tickets are single-use");
+    stream
+}
+
+/// The reference stream saw the four tasks created, ids only growing, each message's data
+/// naming its type, and progress in the `working` stage.
+fn the_reference_saw_four_tasks_in_order(all: &[Msg]) {
     assert_eq!(
         all.iter().filter(|m| m.event == "task.created").count(),
         4,
         "{all:?}"
     );
     let mut prev = None;
-    for m in &all {
+    for m in all {
         let id = musicd::events::EventId::parse(&m.id).expect("event id");
         assert!(prev.is_none_or(|p| p < id), "ids only grow");
         prev = Some(id);
@@ -107,12 +126,15 @@ async fn resume_with_last_event_id_and_visibility() {
         all.iter()
             .any(|m| m.event == "task.progress" && m.data["stage"] == "working")
     );
+}
 
-    // Reconnect with Last-Event-ID: exactly what the reference saw after that id.
-    let resumed = c
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&admin)
-        .header("last-event-id", &last_seen)
+/// Reconnect with Last-Event-ID: exactly what the reference saw after that id.
+async fn resuming_replays_exactly_what_followed(admin: &Session, all: &[Msg], last_seen: &str) {
+    let resumed = admin
+        .client
+        .get(format!("{}/api/v1/events", admin.base))
+        .bearer_auth(&admin.token)
+        .header("last-event-id", last_seen)
         .send()
         .await
         .unwrap();
@@ -131,24 +153,6 @@ async fn resume_with_last_event_id_and_visibility() {
         got.iter().map(|m| &m.id).collect::<Vec<_>>(),
         expected.iter().map(|m| &m.id).collect::<Vec<_>>()
     );
-
-    // Filtering by task.
-    let one = c
-        .get(app.url(&format!(
-            "/api/v1/events?task_id={}&last_event_id={}",
-            ids[3], all[0].id
-        )))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    let got = read_events(one, Duration::from_secs(5), completed(1)).await;
-    assert!(!got.is_empty() && got.iter().all(|m| m.data["task_id"] == json!(ids[3])));
-
-    // Carol saw none of the admin's events.
-    let carol_saw = carol_events.await.unwrap();
-    assert!(carol_saw.is_empty(), "{carol_saw:?}");
-    app.stop().await;
 }
 
 /// A download told as the shared wire types: what `/tasks` answers and what `/events` sends

@@ -90,9 +90,34 @@ impl Session {
         }
     }
 
+    /// Signs in as `user` on the daemon at `base` (`http://host:port`).
+    pub async fn sign_in_at(base: &str, user: &str, pw: &str) -> Self {
+        let client = reqwest::Client::new();
+        let token = login(&client, base, user, pw).await;
+        Self {
+            client,
+            base: base.to_string(),
+            token,
+        }
+    }
+
     /// Signs in as the test admin.
     pub async fn admin(app: &TestApp) -> Self {
         Self::sign_in(app, crate::helpers::ADMIN, crate::helpers::ADMIN_PW).await
+    }
+
+    /// A session that sends `token` (an access token or an API key) as Bearer.
+    pub fn with_token(app: &TestApp, token: &str) -> Self {
+        Self {
+            client: app.client.clone(),
+            base: app.base.clone(),
+            token: token.to_string(),
+        }
+    }
+
+    /// No credentials at all: requests carry no `Authorization` header.
+    pub fn anonymous(app: &TestApp) -> Self {
+        Self::with_token(app, "")
     }
 
     fn url(&self, path: &str) -> String {
@@ -100,7 +125,12 @@ impl Session {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let res = req.bearer_auth(&self.token).send().await.expect("request");
+        let req = if self.token.is_empty() {
+            req
+        } else {
+            req.bearer_auth(&self.token)
+        };
+        let res = req.send().await.expect("request");
         let status = res.status().as_u16();
         Reply {
             status,
@@ -119,6 +149,22 @@ impl Session {
             .await
     }
 
+    /// `PUT /api/v1{path}` with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.send(self.client.put(self.url(path)).json(&body)).await
+    }
+
+    /// `PATCH /api/v1{path}` with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(self.client.patch(self.url(path)).json(&body))
+            .await
+    }
+
+    /// `DELETE /api/v1{path}`.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.client.delete(self.url(path))).await
+    }
+
     /// `POST /downloads` with `body`; the accepted task's id.
     pub async fn request(&self, body: Value) -> String {
         let r = self.post("/downloads", body).await;
@@ -129,6 +175,13 @@ impl Session {
     /// Downloads a URL; the task id.
     pub async fn download(&self, url: &str) -> String {
         self.request(json!({ "url": url })).await
+    }
+
+    /// `POST /diagnostics/ping` with `body`; asserts the 202 and returns the task id.
+    pub async fn ping(&self, body: Value) -> String {
+        let r = self.post("/diagnostics/ping", body).await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        r.good::<Accepted>().task_id
     }
 
     /// One task.

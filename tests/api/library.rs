@@ -12,6 +12,7 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
+use crate::kit::{Session, eventually};
 use crate::upstream::*;
 
 fn sha256(bytes: &[u8]) -> String {
@@ -119,35 +120,89 @@ async fn track_by_source(c: &reqwest::Client, app: &TestApp, token: &str, hash: 
         .unwrap_or_else(|| panic!("no track made from {hash}: {page}"))
 }
 
+/// A tus PATCH of `bytes` at `offset`, with `Upload-Checksum: sha256 …` when `checksum`.
+async fn tus_patch(
+    app: &TestApp,
+    token: &str,
+    loc: &str,
+    offset: usize,
+    bytes: &[u8],
+    checksum: Option<&[u8]>,
+) -> reqwest::Response {
+    use base64::Engine;
+    let mut req = app
+        .client
+        .patch(format!("{}{loc}", app.base))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", offset.to_string());
+    if let Some(sum_of) = checksum {
+        let sum = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(sum_of));
+        req = req.header("Upload-Checksum", format!("sha256 {sum}"));
+    }
+    req.body(bytes.to_vec()).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn tus_upload_survives_two_cuts_and_is_served_with_range() {
     let app = TestApp::start(|_| {}).await;
-    let c = &app.client;
     let admin = app.login(ADMIN, ADMIN_PW).await;
     let scratch = tempfile::tempdir().unwrap();
     let flac = noise_flac(scratch.path(), 380);
     assert!(flac.len() > 50_000_000, "{} bytes", flac.len());
     let total = flac.len();
 
-    let r = tus_create(c, &app.base, &admin, total, "noise.flac").await;
+    let r = tus_create(&app.client, &app.base, &admin, total, "noise.flac").await;
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
     assert_eq!(r.headers()["Tus-Resumable"], "1.0.0");
     assert!(r.headers().contains_key("Upload-Expires"));
     let loc = r.headers()["Location"].to_str().unwrap().to_string();
 
-    // Cut at about 15 MB, then at about 35 MB; resume each time from the server's offset.
+    let offset = two_cuts_resume_from_the_servers_offset(&app, &admin, &loc, &flac).await;
+    stale_and_corrupt_chunks_change_nothing(&app, &admin, &loc, &flac, offset).await;
+    // The rest, with its checksum.
+    let rest = &flac[offset..];
+    let done = tus_patch(&app, &admin, &loc, offset, rest, Some(rest)).await;
+    assert_eq!(done.status(), 204);
+    assert_eq!(done.headers()["Upload-Offset"], total.to_string().as_str());
+    let task = done.headers()["Musicd-Task-Id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let t = wait_task_long(&app.client, &app.base, &admin, &task).await;
+    assert_eq!(t["status"], json!("done"), "{t}");
+
+    let (id, path) = the_track_is_the_original_upload(&app, &admin, &flac).await;
+    let on_disk = ranges_and_etags_serve_the_file_on_disk(&app, &admin, &id, &path).await;
+    // The upload record no longer holds bytes; the quota counts the library file.
+    let q = get_json(&app.client, app.url("/api/v1/uploads/quota"), &admin).await;
+    assert_eq!(q["data"]["used"], json!(on_disk), "{q}");
+    assert!(files_under(&app.data().join("uploads")).is_empty());
+    app.stop().await;
+}
+
+/// Cut at about 15 MB, then at about 35 MB; resume each time from the server's offset,
+/// which is past the previous one and not past the cut. The offset reached.
+async fn two_cuts_resume_from_the_servers_offset(
+    app: &TestApp,
+    admin: &str,
+    loc: &str,
+    flac: &[u8],
+) -> usize {
+    let total = flac.len();
     let mut offset = 0;
     for cut_at in [15_000_000usize, 35_000_000] {
         patch_raw(
             &app.base,
-            &admin,
-            &loc,
+            admin,
+            loc,
             offset,
             &flac[offset..cut_at],
             total - offset,
         )
         .await;
-        let (s, off) = head_offset(c, &app.base, &admin, &loc).await;
+        let (s, off) = head_offset(&app.client, &app.base, admin, loc).await;
         assert_eq!(s, 200);
         let off = off.expect("Upload-Offset");
         assert!(
@@ -156,66 +211,41 @@ async fn tus_upload_survives_two_cuts_and_is_served_with_range() {
         );
         offset = off;
     }
-    // A repeated (stale) chunk is refused and changes nothing.
-    let stale = c
-        .patch(format!("{}{loc}", app.base))
-        .bearer_auth(&admin)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", "0")
-        .body(flac[..1000].to_vec())
-        .send()
-        .await
-        .unwrap();
+    offset
+}
+
+/// A repeated (stale) chunk is refused (409) and a chunk with a wrong checksum is discarded
+/// (460): neither moves the offset.
+async fn stale_and_corrupt_chunks_change_nothing(
+    app: &TestApp,
+    admin: &str,
+    loc: &str,
+    flac: &[u8],
+    offset: usize,
+) {
+    let stale = tus_patch(app, admin, loc, 0, &flac[..1000], None).await;
     assert_eq!(stale.status(), 409);
     assert_eq!(
-        head_offset(c, &app.base, &admin, &loc).await.1,
+        head_offset(&app.client, &app.base, admin, loc).await.1,
         Some(offset)
     );
-    // A chunk with a wrong checksum is discarded (460).
-    use base64::Engine;
-    let wrong = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"nope"));
-    let bad = c
-        .patch(format!("{}{loc}", app.base))
-        .bearer_auth(&admin)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", offset.to_string())
-        .header("Upload-Checksum", format!("sha256 {wrong}"))
-        .body(flac[offset..offset + 1000].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let chunk = &flac[offset..offset + 1000];
+    let bad = tus_patch(app, admin, loc, offset, chunk, Some(b"nope")).await;
     assert_eq!(bad.status().as_u16(), 460);
     assert_eq!(
-        head_offset(c, &app.base, &admin, &loc).await.1,
+        head_offset(&app.client, &app.base, admin, loc).await.1,
         Some(offset)
     );
-    // The rest, with its checksum.
-    let rest = &flac[offset..];
-    let sum = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(rest));
-    let done = c
-        .patch(format!("{}{loc}", app.base))
-        .bearer_auth(&admin)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", offset.to_string())
-        .header("Upload-Checksum", format!("sha256 {sum}"))
-        .body(rest.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 204);
-    assert_eq!(done.headers()["Upload-Offset"], total.to_string().as_str());
-    let task = done.headers()["Musicd-Task-Id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let t = wait_task_long(c, &app.base, &admin, &task).await;
-    assert_eq!(t["status"], json!("done"), "{t}");
+}
 
-    // The assembled upload is the original, byte for byte (its hash is the track's source).
-    let track = track_by_source(c, &app, &admin, &sha256(&flac)).await;
+/// The assembled upload is the original, byte for byte (its hash is the track's source): a
+/// decodable FLAC inside the library, titled by its file name. The track's id and path.
+async fn the_track_is_the_original_upload(
+    app: &TestApp,
+    admin: &str,
+    flac: &[u8],
+) -> (String, PathBuf) {
+    let track = track_by_source(&app.client, app, admin, &sha256(flac)).await;
     let path = PathBuf::from(track["path"].as_str().unwrap());
     assert!(path.starts_with(app.library().canonicalize().unwrap()));
     decodes(&path).unwrap();
@@ -225,12 +255,22 @@ async fn tus_upload_survives_two_cuts_and_is_served_with_range() {
         json!("noise"),
         "the file name is the title fallback"
     );
+    (track["id"].as_str().unwrap().to_string(), path)
+}
 
-    // Range: exactly bytes 1000..=1999 of the file on disk.
-    let id = track["id"].as_str().unwrap();
-    let r = c
-        .get(app.url(&format!("/api/v1/library/tracks/{id}/file")))
-        .bearer_auth(&admin)
+/// Range: exactly bytes 1000..=1999 of the file on disk; its ETag answers 304. The file's
+/// length.
+async fn ranges_and_etags_serve_the_file_on_disk(
+    app: &TestApp,
+    admin: &str,
+    id: &str,
+    path: &Path,
+) -> usize {
+    let url = app.url(&format!("/api/v1/library/tracks/{id}/file"));
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(admin)
         .header("Range", "bytes=1000-1999")
         .send()
         .await
@@ -238,7 +278,7 @@ async fn tus_upload_survives_two_cuts_and_is_served_with_range() {
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()["Content-Type"], "audio/flac");
     let etag = r.headers()["ETag"].to_str().unwrap().to_string();
-    let on_disk = std::fs::read(&path).unwrap();
+    let on_disk = std::fs::read(path).unwrap();
     assert_eq!(
         r.headers()["Content-Range"],
         format!("bytes 1000-1999/{}", on_disk.len()).as_str()
@@ -246,19 +286,16 @@ async fn tus_upload_survives_two_cuts_and_is_served_with_range() {
     let got = r.bytes().await.unwrap();
     assert_eq!(got.len(), 1000);
     assert_eq!(&got[..], &on_disk[1000..2000]);
-    let r = c
-        .get(app.url(&format!("/api/v1/library/tracks/{id}/file")))
-        .bearer_auth(&admin)
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(admin)
         .header("If-None-Match", &etag)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 304);
-    // The upload record no longer holds bytes; the quota counts the library file.
-    let q = get_json(c, app.url("/api/v1/uploads/quota"), &admin).await;
-    assert_eq!(q["data"]["used"], json!(on_disk.len()), "{q}");
-    assert!(files_under(&app.data().join("uploads")).is_empty());
-    app.stop().await;
+    on_disk.len()
 }
 
 /// `POST /uploads` of one file with optional form fields; the status and body.
@@ -295,33 +332,59 @@ async fn bad_and_hostile_uploads_and_the_quota() {
         c.uploads.expiry = Duration::from_secs(2);
     })
     .await;
-    let c = &app.client;
     let admin = app.login(ADMIN, ADMIN_PW).await;
     let scratch = tempfile::tempdir().unwrap();
+    text_named_mp3_fails_by_content(&app, &admin).await;
+    a_hostile_name_lands_inside_the_library(&app, &admin, scratch.path()).await;
+    over_the_quota_is_413_by_either_route(&app, &admin).await;
+    let loc = an_unfinished_upload_expires(&app, &admin).await;
+    termination_removes_an_upload_at_once(&app, &admin).await;
+    // Discovery.
+    let r = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/uploads/tus"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["Tus-Extension"],
+        "creation,expiration,checksum,termination"
+    );
+    // Without Tus-Resumable: 412.
+    let r = app
+        .client
+        .head(format!("{}{loc}", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 412);
+    app.stop().await;
+}
 
-    // Text named song.mp3: the task fails by content, nothing reaches the library.
-    let (s, r) = multipart(
-        c,
-        &app,
-        &admin,
-        "song.mp3",
-        b"just some text\n".repeat(100),
-        &[],
-    )
-    .await;
+/// Text named song.mp3: the task fails by content, nothing reaches the library.
+async fn text_named_mp3_fails_by_content(app: &TestApp, admin: &str) {
+    let c = &app.client;
+    let text = b"just some text\n".repeat(100);
+    let (s, r) = multipart(c, app, admin, "song.mp3", text, &[]).await;
     assert_eq!(s, 202, "{r}");
     let task = r["data"]["tasks"][0]["task_id"]
         .as_str()
         .unwrap()
         .to_string();
-    let t = wait_task_long(c, &app.base, &admin, &task).await;
+    let t = wait_task_long(c, &app.base, admin, &task).await;
     assert_eq!(t["status"], json!("failed"), "{t}");
     assert_eq!(t["error_code"], json!("unsupported_media_type"), "{t}");
     assert!(library_files(&app.library()).is_empty());
+}
 
-    // A hostile name lands inside the library with a clean name; form fields become tags.
+/// A hostile name lands inside the library with a clean name; form fields become tags.
+async fn a_hostile_name_lands_inside_the_library(app: &TestApp, admin: &str, scratch: &Path) {
+    let c = &app.client;
     let flac = {
-        let out = scratch.path().join("t.flac");
+        let out = scratch.join("t.flac");
         std::process::Command::new("ffmpeg")
             .args([
                 "-v",
@@ -338,23 +401,11 @@ async fn bad_and_hostile_uploads_and_the_quota() {
             .unwrap();
         std::fs::read(out).unwrap()
     };
-    let (s, r) = multipart(
-        c,
-        &app,
-        &admin,
-        "../../etc/passwd.flac",
-        flac.clone(),
-        &[("artist", "Uploader")],
-    )
-    .await;
+    let fields = [("artist", "Uploader")];
+    let (s, r) = multipart(c, app, admin, "../../etc/passwd.flac", flac, &fields).await;
     assert_eq!(s, 202, "{r}");
-    let t = wait_task_long(
-        c,
-        &app.base,
-        &admin,
-        r["data"]["tasks"][0]["task_id"].as_str().unwrap(),
-    )
-    .await;
+    let task = r["data"]["tasks"][0]["task_id"].as_str().unwrap();
+    let t = wait_task_long(c, &app.base, admin, task).await;
     assert_eq!(t["status"], json!("done"), "{t}");
     let files = library_files(&app.library());
     assert_eq!(files.len(), 1, "{files:?}");
@@ -372,78 +423,59 @@ async fn bad_and_hostile_uploads_and_the_quota() {
     assert!(rel.starts_with("Uploader/"), "{rel}");
     assert!(!Path::new("/etc/passwd.flac").exists());
     decodes(&placed).unwrap();
+}
 
-    // Over the quota: 413 before anything is written, by either route.
+/// Over the quota: 413 before anything is written, by either route.
+async fn over_the_quota_is_413_by_either_route(app: &TestApp, admin: &str) {
+    let c = &app.client;
     let big = vec![7u8; 700_000];
-    let (s, r) = multipart(c, &app, &admin, "big.flac", big.clone(), &[]).await;
+    let (s, r) = multipart(c, app, admin, "big.flac", big.clone(), &[]).await;
     assert_eq!(s, 413, "{r}");
-    let r = tus_create(c, &app.base, &admin, big.len(), "big.flac").await;
+    let r = tus_create(c, &app.base, admin, big.len(), "big.flac").await;
     assert_eq!(r.status(), 413);
     assert!(files_under(&app.data().join("uploads")).is_empty());
-    let q = get_json(c, app.url("/api/v1/uploads/quota"), &admin).await;
+    let q = get_json(c, app.url("/api/v1/uploads/quota"), admin).await;
     assert_eq!(q["data"]["limit"], json!(600_000), "{q}");
+}
 
-    // An upload never finished is gone after its expiry (2 s here), bytes and all.
-    let r = tus_create(c, &app.base, &admin, 1000, "never.flac").await;
+/// An upload never finished is gone after its expiry (2 s here), bytes and all. Its
+/// location.
+async fn an_unfinished_upload_expires(app: &TestApp, admin: &str) -> String {
+    let c = &app.client;
+    let r = tus_create(c, &app.base, admin, 1000, "never.flac").await;
     assert_eq!(r.status(), 201);
     let loc = r.headers()["Location"].to_str().unwrap().to_string();
-    let r = c
-        .patch(format!("{}{loc}", app.base))
-        .bearer_auth(&admin)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", "0")
-        .body(vec![1u8; 400])
-        .send()
-        .await
-        .unwrap();
+    let r = tus_patch(app, admin, &loc, 0, &[1u8; 400], None).await;
     assert_eq!(r.status(), 204);
     assert_eq!(files_under(&app.data().join("uploads")).len(), 1);
-    let mut gone = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if head_offset(c, &app.base, &admin, &loc).await.0 == 404
-            && files_under(&app.data().join("uploads")).is_empty()
-        {
-            gone = true;
-            break;
-        }
-    }
-    assert!(gone, "the expired upload was removed");
-    // Termination: an upload abandoned on purpose goes at once.
-    let r = tus_create(c, &app.base, &admin, 100, "dropped.flac").await;
+    eventually(
+        Duration::from_secs(10),
+        "the expired upload was removed",
+        || async {
+            (head_offset(c, &app.base, admin, &loc).await.0 == 404
+                && files_under(&app.data().join("uploads")).is_empty())
+            .then_some(())
+        },
+    )
+    .await;
+    loc
+}
+
+/// Termination: an upload abandoned on purpose goes at once.
+async fn termination_removes_an_upload_at_once(app: &TestApp, admin: &str) {
+    let c = &app.client;
+    let r = tus_create(c, &app.base, admin, 100, "dropped.flac").await;
     let loc2 = r.headers()["Location"].to_str().unwrap().to_string();
     let r = c
         .delete(format!("{}{loc2}", app.base))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .header("Tus-Resumable", "1.0.0")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(head_offset(c, &app.base, &admin, &loc2).await.0, 404);
+    assert_eq!(head_offset(c, &app.base, admin, &loc2).await.0, 404);
     assert!(files_under(&app.data().join("uploads")).is_empty());
-    // Discovery.
-    let r = c
-        .request(reqwest::Method::OPTIONS, app.url("/api/v1/uploads/tus"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    assert_eq!(
-        r.headers()["Tus-Extension"],
-        "creation,expiration,checksum,termination"
-    );
-    // Without Tus-Resumable: 412.
-    let r = c
-        .head(format!("{}{loc}", app.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 412);
-    app.stop().await;
 }
 
 /// Tags every `NNN.mp3` in `dir` with mutagen: title `Song N`, artist `Scan Artist`, album
@@ -494,19 +526,9 @@ fn musicd_cli(app_data: &Path, library: &Path, args: &[&str]) -> (bool, String) 
 #[tokio::test]
 async fn scan_indexes_a_collection_and_downloads_of_it_are_skipped() {
     let app = TestApp::start(|c| c.fetch_allow_private = true).await;
-    let c = &app.client;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let admin = Session::admin(&app).await;
     let scratch = tempfile::tempdir().unwrap();
-    let base = tone(scratch.path(), "base.mp3", 500, 1);
-    let dir = app.library().join("Collection");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut files = Vec::new();
-    for i in 0..500 {
-        let p = dir.join(format!("{i:03}.mp3"));
-        std::fs::File::create(&p).unwrap().write_all(&base).unwrap();
-        files.push(p);
-    }
-    tag_collection(&dir);
+    let files = a_tagged_collection_of_500(&app.library(), scratch.path());
     let before: Vec<Vec<u8>> = files
         .iter()
         .take(3)
@@ -519,70 +541,8 @@ async fn scan_indexes_a_collection_and_downloads_of_it_are_skipped() {
     for (f, b) in files.iter().zip(&before) {
         assert_eq!(&std::fs::read(f).unwrap(), b);
     }
-    let mut count = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => app.url(&format!("/api/v1/library/tracks?limit=200&cursor={c}")),
-            None => app.url("/api/v1/library/tracks?limit=200"),
-        };
-        let page = get_json(c, url, &admin).await;
-        count += page["data"]["items"].as_array().unwrap().len();
-        match page["data"]["next_cursor"].as_str() {
-            Some(n) => cursor = Some(n.to_string()),
-            None => break,
-        }
-    }
-    assert_eq!(count, 500);
-    let found = get_json(c, app.url("/api/v1/library/tracks?q=song%20421"), &admin).await;
-    let items = found["data"]["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "{found}");
-    assert_eq!(items[0]["artist"], json!("Scan Artist"));
-    assert_eq!(items[0]["year"], json!(2020));
-    let artists = get_json(c, app.url("/api/v1/library/artists"), &admin).await;
-    assert_eq!(
-        artists["data"]["items"][0]["tracks"],
-        json!(500),
-        "{artists}"
-    );
-    let albums = get_json(c, app.url("/api/v1/library/albums?limit=500"), &admin).await;
-    assert_eq!(albums["data"]["items"].as_array().unwrap().len(), 50);
-    let album_id = items[0]["album_id"].as_str().unwrap();
-    let album = get_json(
-        c,
-        app.url(&format!("/api/v1/library/albums/{album_id}")),
-        &admin,
-    )
-    .await;
-    assert_eq!(album["data"]["title"], json!("Album 42"));
-    assert_eq!(album["data"]["tracks"].as_array().unwrap().len(), 10);
-
-    // A download of one of them is skipped as already present.
-    let up = Upstream::start().await;
-    up.set(
-        "dup.mp3",
-        Entry::File(Arc::new(std::fs::read(&files[77]).unwrap()), "audio/mpeg"),
-    );
-    let (s, r) = post_json(
-        c,
-        app.url("/api/v1/downloads"),
-        &admin,
-        json!({ "url": up.url("dup.mp3") }),
-    )
-    .await;
-    assert_eq!(s, 202, "{r}");
-    let id = r["data"]["task_id"].as_str().unwrap();
-    wait_task_long(c, &app.base, &admin, id).await;
-    let kids = get_json(c, app.url(&format!("/api/v1/tasks/{id}/children")), &admin).await;
-    let kid = &kids["data"]["items"][0];
-    assert_eq!(kid["status"], json!("skipped"), "{kid}");
-    assert!(
-        kid["error"]
-            .as_str()
-            .unwrap()
-            .contains("already in the library"),
-        "{kid}"
-    );
+    the_library_lists_pages_and_finds_the_collection(&admin).await;
+    a_download_of_a_scanned_file_is_skipped(&admin, &files[77]).await;
     assert_eq!(library_files(&app.library()).len(), 500);
 
     // A file removed from disk is noticed by the next scan.
@@ -591,6 +551,78 @@ async fn scan_indexes_a_collection_and_downloads_of_it_are_skipped() {
     assert!(ok, "{out}");
     assert!(out.contains("499 unchanged, 1 gone"), "{out}");
     app.stop().await;
+}
+
+/// 500 copies of one tone in `<library>/Collection`, each tagged differently. Their paths.
+fn a_tagged_collection_of_500(library: &Path, scratch: &Path) -> Vec<PathBuf> {
+    let base = tone(scratch, "base.mp3", 500, 1);
+    let dir = library.join("Collection");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..500 {
+        let p = dir.join(format!("{i:03}.mp3"));
+        std::fs::File::create(&p).unwrap().write_all(&base).unwrap();
+        files.push(p);
+    }
+    tag_collection(&dir);
+    files
+}
+
+/// The 500 tracks page through in pages of 200; a search finds song 421 with its tags; one
+/// artist has all 500; there are 50 albums, album 42 with its 10 tracks.
+async fn the_library_lists_pages_and_finds_the_collection(admin: &Session) {
+    let mut count = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/library/tracks?limit=200&cursor={c}"),
+            None => "/library/tracks?limit=200".to_string(),
+        };
+        let page: Value = admin.get(&path).await.good();
+        count += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(n) => cursor = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(count, 500);
+    let found: Value = admin.get("/library/tracks?q=song%20421").await.good();
+    let items = found["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{found}");
+    assert_eq!(items[0]["artist"], json!("Scan Artist"));
+    assert_eq!(items[0]["year"], json!(2020));
+    let artists: Value = admin.get("/library/artists").await.good();
+    assert_eq!(artists["items"][0]["tracks"], json!(500), "{artists}");
+    let albums: Value = admin.get("/library/albums?limit=500").await.good();
+    assert_eq!(albums["items"].as_array().unwrap().len(), 50);
+    let album_id = items[0]["album_id"].as_str().unwrap();
+    let album: Value = admin
+        .get(&format!("/library/albums/{album_id}"))
+        .await
+        .good();
+    assert_eq!(album["title"], json!("Album 42"));
+    assert_eq!(album["tracks"].as_array().unwrap().len(), 10);
+}
+
+/// A download of one of them is skipped as already present.
+async fn a_download_of_a_scanned_file_is_skipped(admin: &Session, file: &Path) {
+    let up = Upstream::start().await;
+    up.set(
+        "dup.mp3",
+        Entry::File(Arc::new(std::fs::read(file).unwrap()), "audio/mpeg"),
+    );
+    let id = admin.download(&up.url("dup.mp3")).await;
+    admin.wait_ended(&id).await;
+    let kids = admin.children(&id).await;
+    let kid = &kids[0];
+    assert_eq!(kid.status, "skipped", "{kid:?}");
+    assert!(
+        kid.error
+            .as_deref()
+            .unwrap()
+            .contains("already in the library"),
+        "{kid:?}"
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::kit::Session;
 use crate::library::multipart;
 use crate::upstream::*;
 
@@ -205,49 +206,60 @@ fn serve_feed(up: &Upstream, scratch: &Path, episodes: &[u32]) {
 #[tokio::test]
 async fn a_watch_deletes_only_the_files_it_placed() {
     let app = TestApp::start(|c| c.fetch_allow_private = true).await;
-    let c = &app.client;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
-    let (s, _) = post_json(
-        c,
-        app.url("/api/v1/users"),
-        &admin,
-        json!({ "username": "bea", "password": "bea-password-1" }),
-    )
-    .await;
+    let admin = Session::admin(&app).await;
+    let s = admin
+        .post(
+            "/users",
+            json!({ "username": "bea", "password": "bea-password-1" }),
+        )
+        .await
+        .status;
     assert_eq!(s, 201);
-    let bea = app.login("bea", "bea-password-1").await;
+    let bea = Session::sign_in(&app, "bea", "bea-password-1").await;
     let up = Upstream::start().await;
     let scratch = tempfile::tempdir().unwrap();
+    let library = app.library();
 
     // The admin downloads the feed with episodes 1 and 2.
     serve_feed(&up, scratch.path(), &[1, 2]);
-    let task = download(c, &app.base, &admin, &up.url("feed.xml")).await;
-    let t = wait_task_long(c, &app.base, &admin, &task).await;
-    assert_eq!(t["status"], json!("done"), "{t}");
-    let theirs = library_files(&app.library());
+    let task = admin.download(&up.url("feed.xml")).await;
+    let t = admin.wait_ended(&task).await;
+    assert_eq!(t.status, "done", "{t:?}");
+    let theirs = library_files(&library);
     assert_eq!(theirs.len(), 2, "{theirs:?}");
 
-    // Bea watches it once it has episode 3 too: 1 and 2 are already there, 3 is hers.
     serve_feed(&up, scratch.path(), &[1, 2, 3]);
-    let (s, w) = post_json(
-        c,
-        app.url("/api/v1/watches"),
-        &bea,
-        json!({ "url": up.url("feed.xml"), "schedule": "0 0 1 1 *", "download_existing": true,
-                "on_removed": "delete" }),
-    )
-    .await;
-    assert_eq!(s, 201, "{w}");
+    let watch = bea_watches_and_places_only_episode_3(&bea, &up, &library, &theirs).await;
+    // The feed drops episodes 1 and 3: her check deletes her own file and keeps the admin's.
+    serve_feed(&up, scratch.path(), &[2]);
+    her_check_deletes_only_her_own_file(&bea, &watch, &library, &theirs).await;
+    the_index_follows_the_files(&admin, &theirs).await;
+    app.stop().await;
+}
+
+/// Bea watches the feed once it has episode 3 too: 1 and 2 are already there, 3 is hers.
+/// The watch's id.
+async fn bea_watches_and_places_only_episode_3(
+    bea: &Session,
+    up: &Upstream,
+    library: &Path,
+    theirs: &[std::path::PathBuf],
+) -> String {
+    let w = bea
+        .post(
+            "/watches",
+            json!({ "url": up.url("feed.xml"), "schedule": "0 0 1 1 *", "download_existing": true,
+                    "on_removed": "delete" }),
+        )
+        .await;
+    assert_eq!(w.status, 201, "{}", w.body);
+    let w = w.body;
     let watch = w["data"]["id"].as_str().unwrap().to_string();
-    let t = wait_task_long(
-        c,
-        &app.base,
-        &bea,
-        w["data"]["check_task_id"].as_str().unwrap(),
-    )
-    .await;
-    assert_eq!(t["status"], json!("done"), "{t}");
-    let all = library_files(&app.library());
+    let t = bea
+        .wait_ended(w["data"]["check_task_id"].as_str().unwrap())
+        .await;
+    assert_eq!(t.status, "done", "{t:?}");
+    let all = library_files(library);
     assert_eq!(all.len(), 3, "{all:?}");
     let hers: Vec<_> = all
         .iter()
@@ -255,23 +267,28 @@ async fn a_watch_deletes_only_the_files_it_placed() {
         .cloned()
         .collect();
     assert_eq!(hers.len(), 1);
+    watch
+}
 
-    // The feed drops episodes 1 and 3: her check deletes her own file and keeps the admin's.
-    serve_feed(&up, scratch.path(), &[2]);
-    let (s, r) = post_json(
-        c,
-        app.url(&format!("/api/v1/watches/{watch}/check")),
-        &bea,
-        json!({}),
-    )
-    .await;
-    assert_eq!(s, 202, "{r}");
-    let t = wait_task_long(c, &app.base, &bea, r["data"]["task_id"].as_str().unwrap()).await;
-    assert_eq!(t["status"], json!("done"), "{t}");
-    let left = library_files(&app.library());
+/// Her check deletes her own file, and says it kept episode 1 because it did not place it.
+async fn her_check_deletes_only_her_own_file(
+    bea: &Session,
+    watch: &str,
+    library: &Path,
+    theirs: &[std::path::PathBuf],
+) {
+    let r = bea
+        .post(&format!("/watches/{watch}/check"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let t = bea
+        .wait_ended(r.body["data"]["task_id"].as_str().unwrap())
+        .await;
+    assert_eq!(t.status, "done", "{t:?}");
+    let left = library_files(library);
     assert_eq!(left, theirs, "only her own file goes");
-    let w = get_json(c, app.url(&format!("/api/v1/watches/{watch}")), &bea).await;
-    let result = &w["data"]["last_result"];
+    let w: Value = bea.get(&format!("/watches/{watch}")).await.good();
+    let result = &w["last_result"];
     assert_eq!(result["deleted"], json!(1), "{w}");
     assert_eq!(result["kept"][0]["id"], json!("guid-1"), "{w}");
     assert!(
@@ -281,20 +298,22 @@ async fn a_watch_deletes_only_the_files_it_placed() {
             .contains("did not place"),
         "{w}"
     );
-    // The index follows the files: the admin's two rows stay, hers is gone.
-    let rows = get_json(c, app.url("/api/v1/library/tracks?limit=50"), &admin).await;
-    let paths: Vec<&str> = rows["data"]["items"]
+}
+
+/// The index follows the files: the admin's two rows stay, hers is gone.
+async fn the_index_follows_the_files(admin: &Session, theirs: &[std::path::PathBuf]) {
+    let rows: Value = admin.get("/library/tracks?limit=50").await.good();
+    let paths: Vec<&str> = rows["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths.len(), 2, "{rows}");
-    for p in &theirs {
+    for p in theirs {
         assert!(
             paths.iter().any(|x| Path::new(x) == p.as_path()),
             "{p:?} lost its row: {rows}"
         );
     }
-    app.stop().await;
 }

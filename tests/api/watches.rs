@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::events::read_events;
 use crate::helpers::*;
+use crate::kit::{Session, eventually};
 use crate::queue::daemon_env;
 use crate::upstream::*;
 
@@ -102,74 +102,84 @@ async fn feed_watch_downloads_only_what_is_added() {
         c.watch.jitter = Duration::ZERO;
     })
     .await;
-    let c = &app.client;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
-
+    let admin = Session::admin(&app).await;
+    let library = app.library();
     // A bad schedule is a 400 that names it.
-    let (s, r) = post_json(
-        c,
-        app.url("/api/v1/watches"),
-        &admin,
-        json!({ "url": up.url("feed.xml"), "schedule": "every two seconds" }),
-    )
-    .await;
-    assert_eq!(s, 400, "{r}");
+    let r = admin
+        .post(
+            "/watches",
+            json!({ "url": up.url("feed.xml"), "schedule": "every two seconds" }),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = r.body;
     assert_eq!(r["error"]["details"][0]["field"], json!("schedule"), "{r}");
 
-    let (s, w) = post_json(
-        c,
-        app.url("/api/v1/watches"),
-        &admin,
-        json!({ "url": up.url("feed.xml"), "schedule": "*/2 * * * * *", "download_existing": false }),
-    )
-    .await;
-    assert_eq!(s, 201, "{w}");
-    let w = &w["data"];
+    let id = a_watch_every_two_seconds_takes_a_baseline(&admin, &up, &library).await;
+    unchanged_checks_cost_one_conditional_request(&admin, &up, &id).await;
+    // Two new episodes. A dry run reports them and changes nothing.
+    publish(&up, scratch.path(), 5);
+    a_dry_run_reports_and_changes_nothing(&admin, &up, &id, &library).await;
+    let files = enabled_again_it_takes_exactly_the_new_two(&admin, &up, &id, &library).await;
+    the_playlist_lists_the_files_in_feed_order(&admin, &id, &library, &files).await;
+    app.stop().await;
+}
+
+/// A watch checked every two seconds, not downloading what is there: its first check is the
+/// baseline, three episodes seen and none downloaded. Its id.
+async fn a_watch_every_two_seconds_takes_a_baseline(
+    admin: &Session,
+    up: &Upstream,
+    library: &Path,
+) -> String {
+    let w = admin
+        .post(
+            "/watches",
+            json!({ "url": up.url("feed.xml"), "schedule": "*/2 * * * * *", "download_existing": false }),
+        )
+        .await;
+    assert_eq!(w.status, 201, "{}", w.body);
+    let w = &w.body["data"];
     assert_eq!(w["provider"], json!("podcast"), "{w}");
     let id = w["id"].as_str().unwrap().to_string();
     let first = w["check_task_id"].as_str().unwrap().to_string();
-    let t = wait_task_long(c, &app.base, &admin, &first).await;
-    assert_eq!(t["status"], json!("done"), "{t}");
-
-    // The baseline: three episodes seen, none downloaded.
-    let w = wait_watch(c, &app.base, &admin, &id, |w| w["last_check_at"].is_i64()).await;
+    let t = admin.wait_ended(&first).await;
+    assert_eq!(t.status, "done", "{t:?}");
+    let (c, base, token) = (&admin.client, &admin.base, &admin.token);
+    let w = wait_watch(c, base, token, &id, |w| w["last_check_at"].is_i64()).await;
     assert_eq!(w["last_result"]["baseline"], json!(true), "{w}");
     assert_eq!(w["last_result"]["total"], json!(3), "{w}");
     assert_eq!(w["title"], json!("Watched Cast"));
-    assert!(audio(&app.library()).is_empty());
+    assert!(audio(library).is_empty());
+    id
+}
 
-    // Unchanged: each scheduled check is one conditional request answered 304, and nothing
-    // is queued.
-    let before = checks(c, &app.base, &admin, &id).await.len();
+/// Unchanged: each scheduled check is one conditional request answered 304, and nothing is
+/// queued.
+async fn unchanged_checks_cost_one_conditional_request(admin: &Session, up: &Upstream, id: &str) {
+    let (c, base, token) = (&admin.client, &admin.base, &admin.token);
+    let before = checks(c, base, token, id).await.len();
     let (hits, not_modified) = (up.hits("feed.xml"), up.not_modified("feed.xml"));
-    for _ in 0..600 {
-        if checks(c, &app.base, &admin, &id).await.len() >= before + 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(60), "two scheduled checks", || async {
+        (checks(c, base, token, id).await.len() >= before + 2).then_some(())
+    })
+    .await;
     // Let running checks end, then pause the schedule to count exactly.
-    let (s, r) = patch_json(c, &app, &admin, &id, json!({ "enabled": false })).await;
-    assert_eq!(s, 200, "{r}");
-    assert_eq!(r["data"]["enabled"], json!(false));
+    let r = admin
+        .patch(&format!("/watches/{id}"), json!({ "enabled": false }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["enabled"], json!(false));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = checks(c, &app.base, &admin, &id).await;
+    let after = checks(c, base, token, id).await;
     let new = &after[before..];
     assert!(new.len() >= 2, "scheduled checks ran: {after:#?}");
     for t in new {
-        let t = wait_task_long(c, &app.base, &admin, t["id"].as_str().unwrap()).await;
-        assert_eq!(t["status"], json!("done"), "{t}");
-        assert_eq!(t["options"]["trigger"], json!("schedule"), "{t}");
-        let kids = get_json(
-            c,
-            app.url(&format!(
-                "/api/v1/tasks/{}/children",
-                t["id"].as_str().unwrap()
-            )),
-            &admin,
-        )
-        .await;
-        assert_eq!(kids["data"]["items"], json!([]), "nothing queued: {kids}");
+        let t = admin.wait_ended(t["id"].as_str().unwrap()).await;
+        assert_eq!(t.status, "done", "{t:?}");
+        assert_eq!(t.options["trigger"], json!("schedule"), "{t:?}");
+        let kids = admin.children(&t.id).await;
+        assert!(kids.is_empty(), "nothing queued: {kids:?}");
     }
     let requests = up.hits("feed.xml") - hits;
     assert_eq!(requests, new.len(), "one request per check");
@@ -178,25 +188,31 @@ async fn feed_watch_downloads_only_what_is_added() {
         requests,
         "every one conditional, answered 304"
     );
-    let w = get_json(c, app.url(&format!("/api/v1/watches/{id}")), &admin).await;
-    assert_eq!(w["data"]["last_result"]["changed"], json!(false), "{w}");
+    let w: Value = admin.get(&format!("/watches/{id}")).await.good();
+    assert_eq!(w["last_result"]["changed"], json!(false), "{w}");
+}
 
-    // Two new episodes. A dry run reports them and changes nothing.
-    publish(&up, scratch.path(), 5);
-    let tasks_before =
-        get_json(c, app.url("/api/v1/tasks?limit=200"), &admin).await["data"]["items"]
-            .as_array()
-            .unwrap()
-            .len();
+/// How many tasks the admin sees (up to 200).
+async fn task_count(admin: &Session) -> usize {
+    let page: Value = admin.get("/tasks?limit=200").await.good();
+    page["items"].as_array().unwrap().len()
+}
+
+/// A dry run (twice) reports episodes 4 and 5 as added, creates no task and downloads
+/// nothing.
+async fn a_dry_run_reports_and_changes_nothing(
+    admin: &Session,
+    up: &Upstream,
+    id: &str,
+    library: &Path,
+) {
+    let tasks_before = task_count(admin).await;
     for _ in 0..2 {
-        let (s, d) = post_json(
-            c,
-            app.url(&format!("/api/v1/watches/{id}/check?dry_run=true")),
-            &admin,
-            json!({}),
-        )
-        .await;
-        assert_eq!(s, 200, "{d}");
+        let d = admin
+            .post(&format!("/watches/{id}/check?dry_run=true"), json!({}))
+            .await;
+        assert_eq!(d.status, 200, "{}", d.body);
+        let d = d.body;
         let added: Vec<&str> = d["data"]["added"]
             .as_array()
             .unwrap()
@@ -207,32 +223,31 @@ async fn feed_watch_downloads_only_what_is_added() {
         assert_eq!(d["data"]["removed"], json!([]));
         assert_eq!(d["data"]["dry_run"], json!(true));
     }
-    let tasks_after =
-        get_json(c, app.url("/api/v1/tasks?limit=200"), &admin).await["data"]["items"]
-            .as_array()
-            .unwrap()
-            .len();
+    let tasks_after = task_count(admin).await;
     assert_eq!(tasks_after, tasks_before, "a dry run creates no task");
-    assert!(
-        audio(&app.library()).is_empty(),
-        "a dry run downloads nothing"
-    );
+    assert!(audio(library).is_empty(), "a dry run downloads nothing");
     assert_eq!(up.hits("ep4.mp3"), 0);
+}
 
-    // Enabled again (no restart): the next ticks download exactly the two new episodes.
-    let stream = c
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    let (s, r) = patch_json(c, &app, &admin, &id, json!({ "enabled": true })).await;
-    assert_eq!(s, 200, "{r}");
-    let events = read_events(stream, Duration::from_secs(120), |m| {
-        m.iter()
-            .any(|e| e.event == "watch.checked" && e.data["added"] == json!(2))
-    })
-    .await;
+/// Enabled again (no restart): the next ticks download exactly the two new episodes, told
+/// by a `watch.checked` event. The audio files.
+async fn enabled_again_it_takes_exactly_the_new_two(
+    admin: &Session,
+    up: &Upstream,
+    id: &str,
+    library: &Path,
+) -> Vec<PathBuf> {
+    let mut stream = admin.events("").await;
+    let r = admin
+        .patch(&format!("/watches/{id}"), json!({ "enabled": true }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = stream
+        .read(Duration::from_secs(120), |m| {
+            m.iter()
+                .any(|e| e.event == "watch.checked" && e.data["added"] == json!(2))
+        })
+        .await;
     let checked = events
         .iter()
         .find(|e| e.event == "watch.checked" && e.data["added"] == json!(2))
@@ -240,20 +255,26 @@ async fn feed_watch_downloads_only_what_is_added() {
     assert_eq!(checked.data["watch_id"], json!(id));
     assert_eq!(checked.data["removed"], json!(0));
     let task = checked.data["task_id"].as_str().unwrap();
-    let t = wait_task_long(c, &app.base, &admin, task).await;
-    assert_eq!(t["status"], json!("done"), "{t}");
-    let files = audio(&app.library());
+    let t = admin.wait_ended(task).await;
+    assert_eq!(t.status, "done", "{t:?}");
+    let files = audio(library);
     assert_eq!(files.len(), 2, "{files:?}");
     for f in &files {
         decodes(f).unwrap();
     }
     assert_eq!(up.hits("ep1.mp3"), 0, "seen episodes are not fetched");
+    files
+}
 
-    // The playlist lists exactly the files in the library, in feed order.
-    let w = get_json(c, app.url(&format!("/api/v1/watches/{id}")), &admin).await;
-    let m3u = app
-        .library()
-        .join(w["data"]["playlist_path"].as_str().expect("a playlist"));
+/// The playlist lists exactly the files in the library, in feed order.
+async fn the_playlist_lists_the_files_in_feed_order(
+    admin: &Session,
+    id: &str,
+    library: &Path,
+    files: &[PathBuf],
+) {
+    let w: Value = admin.get(&format!("/watches/{id}")).await.good();
+    let m3u = library.join(w["playlist_path"].as_str().expect("a playlist"));
     let (listed, infos) = playlist(&m3u);
     let mut on_disk: Vec<PathBuf> = files.iter().map(|f| f.canonicalize().unwrap()).collect();
     on_disk.sort();
@@ -267,27 +288,19 @@ async fn feed_watch_downloads_only_what_is_added() {
     assert_eq!(titles, ["Episode 4", "Episode 5"]);
     assert!(infos[0].starts_with("#EXTINF:1,"), "{infos:?}");
     assert!(infos[0].ends_with("Episode 4"), "{infos:?}");
-    app.stop().await;
 }
 
-async fn patch_json(
-    c: &reqwest::Client,
-    app: &TestApp,
-    token: &str,
-    id: &str,
-    body: Value,
-) -> (u16, Value) {
-    let res = c
-        .patch(app.url(&format!("/api/v1/watches/{id}")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+/// The admin creates a plain user, who signs in.
+async fn new_user(app: &TestApp, admin: &Session, name: &str, pw: &str) -> Session {
+    let s = admin
+        .post(
+            "/users",
+            json!({ "username": name, "password": pw, "role": "user" }),
+        )
         .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
+        .status;
+    assert_eq!(s, 201);
+    Session::sign_in(app, name, pw).await
 }
 
 #[tokio::test]
@@ -296,116 +309,79 @@ async fn watches_are_private_and_settings_are_validated() {
     let scratch = tempfile::tempdir().unwrap();
     publish(&up, scratch.path(), 1);
     let app = TestApp::start(|c| c.fetch_allow_private = true).await;
-    let c = &app.client;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
-    let (s, _) = post_json(
-        c,
-        app.url("/api/v1/users"),
-        &admin,
-        json!({ "username": "bob", "password": "bob-password-1", "role": "user" }),
-    )
-    .await;
-    assert_eq!(s, 201);
-    let bob = app.login("bob", "bob-password-1").await;
-    let (s, w) = post_json(
-        c,
-        app.url("/api/v1/watches"),
-        &bob,
-        json!({ "url": up.url("feed.xml"), "schedule": "0 0 1 1 *" }),
-    )
-    .await;
-    assert_eq!(s, 201, "{w}");
+    let admin = Session::admin(&app).await;
+    let bob = new_user(&app, &admin, "bob", "bob-password-1").await;
+    let w = bob
+        .post(
+            "/watches",
+            json!({ "url": up.url("feed.xml"), "schedule": "0 0 1 1 *" }),
+        )
+        .await;
+    assert_eq!(w.status, 201, "{}", w.body);
+    let w = w.body;
     let id = w["data"]["id"].as_str().unwrap();
+    let carol = new_user(&app, &admin, "carol", "carol-password-1").await;
+    another_user_sees_nothing_of_it(&carol, id).await;
+    let list: Value = bob.get("/watches").await.good();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    check_all_queues_each_idle_watch(&bob, id, w["data"]["check_task_id"].as_str().unwrap()).await;
+    watch_settings_are_admin_only_validated_and_applied(&admin, &bob).await;
+    // Delete: gone for its owner too.
+    assert_eq!(bob.delete(&format!("/watches/{id}")).await.status, 200);
+    let list: Value = bob.get("/watches").await.good();
+    assert_eq!(list["items"], json!([]));
+    app.stop().await;
+}
 
-    // Another user sees nothing of it.
-    let carol_s = post_json(
-        c,
-        app.url("/api/v1/users"),
-        &admin,
-        json!({ "username": "carol", "password": "carol-password-1", "role": "user" }),
-    )
-    .await
-    .0;
-    assert_eq!(carol_s, 201);
-    let carol = app.login("carol", "carol-password-1").await;
-    let list = get_json(c, app.url("/api/v1/watches"), &carol).await;
-    assert_eq!(list["data"]["items"], json!([]));
-    let res = c
-        .get(app.url(&format!("/api/v1/watches/{id}")))
-        .bearer_auth(&carol)
-        .send()
+/// Another user sees nothing of it: not listed, 404 to read or check.
+async fn another_user_sees_nothing_of_it(carol: &Session, id: &str) {
+    let list: Value = carol.get("/watches").await.good();
+    assert_eq!(list["items"], json!([]));
+    assert_eq!(carol.get(&format!("/watches/{id}")).await.status, 404);
+    let s = carol
+        .post(&format!("/watches/{id}/check"), json!({}))
         .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let (s, _) = post_json(
-        c,
-        app.url(&format!("/api/v1/watches/{id}/check")),
-        &carol,
-        json!({}),
-    )
-    .await;
+        .status;
     assert_eq!(s, 404);
-    let list = get_json(c, app.url("/api/v1/watches"), &bob).await;
-    assert_eq!(list["data"]["items"].as_array().unwrap().len(), 1);
+}
 
-    // A second manual check while one runs is a 409 naming it; POST /watches/check queues
-    // all of bob's.
-    // The first check's task has ended, not only recorded its time: POST /watches/check
-    // skips a watch whose check still runs.
-    let check = w["data"]["check_task_id"].as_str().unwrap();
-    wait_task_long(c, &app.base, &bob, check).await;
-    let first = wait_watch(c, &app.base, &bob, id, |w| w["last_check_at"].is_i64()).await;
+/// POST /watches/check queues all of bob's. The first check's task has ended, not only
+/// recorded its time: POST /watches/check skips a watch whose check still runs.
+async fn check_all_queues_each_idle_watch(bob: &Session, id: &str, check: &str) {
+    bob.wait_ended(check).await;
+    let (c, base, token) = (&bob.client, &bob.base, &bob.token);
+    let first = wait_watch(c, base, token, id, |w| w["last_check_at"].is_i64()).await;
     assert_eq!(first["last_error"], Value::Null, "{first}");
-    let (s, r) = post_json(c, app.url("/api/v1/watches/check"), &bob, json!({})).await;
-    assert_eq!(s, 202, "{r}");
+    let r = bob.post("/watches/check", json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = r.body;
     assert_eq!(r["data"]["queued"].as_array().unwrap().len(), 1, "{r}");
+}
 
-    // Watch settings: admin only, validated, applied.
-    let res = c
-        .put(app.url("/api/v1/config/watch"))
-        .bearer_auth(&bob)
-        .json(&json!({ "jitter": "1s" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-    let res = c
-        .put(app.url("/api/v1/config/watch"))
-        .bearer_auth(&admin)
-        .json(&json!({ "default_schedule": "not cron" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
+/// Watch settings: admin only, validated, applied.
+async fn watch_settings_are_admin_only_validated_and_applied(admin: &Session, bob: &Session) {
+    let res = bob.put("/config/watch", json!({ "jitter": "1s" })).await;
+    assert_eq!(res.status, 403);
+    let res = admin
+        .put("/config/watch", json!({ "default_schedule": "not cron" }))
+        .await;
+    assert_eq!(res.status, 400);
+    let body = res.body;
     assert_eq!(
         body["error"]["details"][0]["field"],
         json!("default_schedule"),
         "{body}"
     );
-    let res = c
-        .put(app.url("/api/v1/config/watch"))
-        .bearer_auth(&admin)
-        .json(&json!({ "max_concurrent_checks": 2, "jitter": "5s", "default_schedule": "*/30 * * * *" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let got = get_json(c, app.url("/api/v1/config/watch"), &admin).await;
-    assert_eq!(got["data"]["max_concurrent_checks"], json!(2), "{got}");
-    assert_eq!(got["data"]["jitter"], json!("5s"), "{got}");
-
-    // Delete: gone for its owner too.
-    let res = c
-        .delete(app.url(&format!("/api/v1/watches/{id}")))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let list = get_json(c, app.url("/api/v1/watches"), &bob).await;
-    assert_eq!(list["data"]["items"], json!([]));
-    app.stop().await;
+    let res = admin
+        .put(
+            "/config/watch",
+            json!({ "max_concurrent_checks": 2, "jitter": "5s", "default_schedule": "*/30 * * * *" }),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    let got: Value = admin.get("/config/watch").await.good();
+    assert_eq!(got["max_concurrent_checks"], json!(2), "{got}");
+    assert_eq!(got["jitter"], json!("5s"), "{got}");
 }
 
 /// Scheduled checks of a watch, by period, from the daemon at `base`.
@@ -497,36 +473,9 @@ async fn ticks_missed_while_down_run_once() {
     let env = daemon_env(&dirs, &prefix, port, &extra);
     let mut d = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "first.log");
     d.wait_ready().await;
-    let c = reqwest::Client::new();
-    let token = login(&c, &d.base, ADMIN, ADMIN_PW).await;
-    let (s, w) = post_json(
-        &c,
-        format!("{}/api/v1/watches", d.base),
-        &token,
-        json!({ "url": up.url("feed.xml"), "schedule": "*/3 * * * * *" }),
-    )
-    .await;
-    assert_eq!(s, 201, "{w}");
-    let id = w["data"]["id"].as_str().unwrap().to_string();
-    for _ in 0..300 {
-        if !periods(&c, &d.base, &token, &id).await.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!periods(&c, &d.base, &token, &id).await.is_empty());
-    // Stop between checks (a check cut off by the stop is handed back and runs after the
-    // restart instead: still one check on start, but not this test's subject).
-    loop {
-        for t in checks(&c, &d.base, &token, &id).await {
-            wait_task_long(&c, &d.base, &token, t["id"].as_str().unwrap()).await;
-        }
-        // Well clear of the next tick (every 3 s).
-        if (300..2000).contains(&(musicd::db::now_ms() % 3000)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let admin = Session::sign_in_at(&d.base, ADMIN, ADMIN_PW).await;
+    let id = a_watch_every_three_seconds_has_run(&admin, &up).await;
+    stop_between_checks(&admin, &id).await;
     assert!(d.terminate().success());
     let down_at = musicd::db::now_ms();
     // Three ticks pass with no daemon.
@@ -534,10 +483,52 @@ async fn ticks_missed_while_down_run_once() {
     let up_at = musicd::db::now_ms();
     let mut d = Daemon::spawn(&["serve"], &env, dirs.tmp.path(), "second.log");
     d.wait_ready().await;
-    let token = login(&c, &d.base, ADMIN, ADMIN_PW).await;
+    let admin = Session::sign_in_at(&d.base, ADMIN, ADMIN_PW).await;
     // Give it time to run the missed one and a few regular ticks.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let all = checks(&c, &d.base, &token, &id).await;
+    let all = checks(&admin.client, &admin.base, &admin.token, &id).await;
+    the_gap_is_checked_once_and_the_schedule_goes_on(&all, down_at, up_at);
+}
+
+/// A watch checked every three seconds has had a scheduled check. Its id.
+async fn a_watch_every_three_seconds_has_run(admin: &Session, up: &Upstream) -> String {
+    let w = admin
+        .post(
+            "/watches",
+            json!({ "url": up.url("feed.xml"), "schedule": "*/3 * * * * *" }),
+        )
+        .await;
+    assert_eq!(w.status, 201, "{}", w.body);
+    let id = w.body["data"]["id"].as_str().unwrap().to_string();
+    let (c, base, token) = (&admin.client, &admin.base, &admin.token);
+    eventually(Duration::from_secs(30), "a scheduled check", || async {
+        (!periods(c, base, token, &id).await.is_empty()).then_some(())
+    })
+    .await;
+    assert!(!periods(c, base, token, &id).await.is_empty());
+    id
+}
+
+/// Waits until every check has ended and the clock is well clear of the next tick (a check
+/// cut off by the stop is handed back and runs after the restart instead: still one check
+/// on start, but not this test's subject).
+async fn stop_between_checks(admin: &Session, id: &str) {
+    loop {
+        for t in checks(&admin.client, &admin.base, &admin.token, id).await {
+            admin.wait_ended(t["id"].as_str().unwrap()).await;
+        }
+        // Well clear of the next tick (every 3 s).
+        if (300..2000).contains(&(musicd::db::now_ms() % 3000)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Of the checks `all`, exactly one is the catch-up (`missed`) for a tick in the gap
+/// `down_at..up_at`, no other check is for a tick in the gap, and scheduled checks go on
+/// after the restart.
+fn the_gap_is_checked_once_and_the_schedule_goes_on(all: &[Value], down_at: i64, up_at: i64) {
     let missed: Vec<&Value> = all
         .iter()
         .filter(|t| t["options"]["trigger"] == json!("missed"))

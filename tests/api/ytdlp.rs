@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::events::{Msg, read_events};
+use crate::events::Msg;
 use crate::helpers::*;
+use crate::kit::{Session, TASK_ENDS_WITHIN, eventually};
 use crate::upstream::*;
 
 /// Fails clearly when yt-dlp is missing, as the tests need the real program.
@@ -61,16 +62,52 @@ fn processes_with(part: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// `POST /downloads` for a ytdlp `url`; the task id.
+async fn ytdlp(s: &Session, url: &str) -> String {
+    s.request(json!({ "provider": "ytdlp", "kind": "url", "id": url }))
+        .await
+}
+
 #[tokio::test]
 async fn ytdlp_page_and_direct_url_become_verified_tagged_files() {
     require_ytdlp();
     let app = TestApp::start(|c| c.fetch_allow_private = true).await;
-    let c = &app.client;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let admin = Session::admin(&app).await;
     let scratch = tempfile::tempdir().unwrap();
     let up = Upstream::start().await;
-    let song = tone(scratch.path(), "song.mp3", 440, 12);
-    // A few chunks with pauses, so byte progress shows while yt-dlp downloads.
+    publish_a_page_a_file_and_a_two_song_page(&up, scratch.path());
+
+    let mut stream = admin.events("").await;
+    let page = ytdlp(&admin, &up.url("yt/page.html")).await;
+    let file = ytdlp(&admin, &up.url("yt/direct-tone.mp3")).await;
+    let two = ytdlp(&admin, &up.url("yt/two.html")).await;
+    let parents = [page.clone(), file.clone(), two.clone()];
+    let ended = |m: &[Msg]| {
+        parents.iter().all(|p| {
+            m.iter().any(|e| {
+                e.data["task_id"] == json!(p)
+                    && matches!(e.event.as_str(), "task.completed" | "task.failed")
+            })
+        })
+    };
+    let events = stream.read(Duration::from_secs(180), ended).await;
+    for p in &parents {
+        let t = admin.task(p).await;
+        let kids = admin.children(p).await;
+        assert_eq!(t.status, "done", "{t:?} children: {kids:?}");
+    }
+    the_page_reports_yt_dlps_byte_progress(&events, &page);
+    let kids = admin.children(&two).await;
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    the_library_holds_four_tagged_files(&app);
+    app.stop().await;
+}
+
+/// A page with an `<audio>` element (its song served slowly, in a few chunks with pauses,
+/// so byte progress shows while yt-dlp downloads), a direct MP3, and a page with two
+/// `<audio>` elements: a playlist of two tracks.
+fn publish_a_page_a_file_and_a_two_song_page(up: &Upstream, scratch: &std::path::Path) {
+    let song = tone(scratch, "song.mp3", 440, 12);
     up.set(
         "yt/song.mp3",
         Entry::Slow(Arc::new(song), "audio/mpeg", Duration::from_millis(300)),
@@ -79,15 +116,13 @@ async fn ytdlp_page_and_direct_url_become_verified_tagged_files() {
         "yt/page.html",
         audio_page("Loopback Song", "A tone served over loopback.", "song.mp3"),
     );
-    let direct = tone(scratch.path(), "direct-tone.mp3", 660, 2);
+    let direct = tone(scratch, "direct-tone.mp3", 660, 2);
     up.set(
         "yt/direct-tone.mp3",
         Entry::File(Arc::new(direct), "audio/mpeg"),
     );
-
-    // Two `<audio>` elements on one page: a playlist of two tracks.
     for (name, freq) in [("one.mp3", 330), ("two.mp3", 550)] {
-        let bytes = tone(scratch.path(), name, freq, 2);
+        let bytes = tone(scratch, name, freq, 2);
         up.set(
             &format!("yt/{name}"),
             Entry::File(Arc::new(bytes), "audio/mpeg"),
@@ -100,31 +135,10 @@ async fn ytdlp_page_and_direct_url_become_verified_tagged_files() {
         "yt/two.html",
         Entry::File(Arc::new(html.as_bytes().to_vec()), "text/html"),
     );
+}
 
-    let stream = c
-        .get(app.url("/api/v1/events"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    let page = request(c, &app.base, &admin, &up.url("yt/page.html")).await;
-    let file = request(c, &app.base, &admin, &up.url("yt/direct-tone.mp3")).await;
-    let two = request(c, &app.base, &admin, &up.url("yt/two.html")).await;
-    let parents = [page.clone(), file.clone(), two.clone()];
-    let ended = |m: &[Msg]| {
-        parents.iter().all(|p| {
-            m.iter().any(|e| {
-                e.data["task_id"] == json!(p)
-                    && matches!(e.event.as_str(), "task.completed" | "task.failed")
-            })
-        })
-    };
-    let events = read_events(stream, Duration::from_secs(180), ended).await;
-    for p in &parents {
-        let (_, t) = get(c, app.url(&format!("/api/v1/tasks/{p}")), &admin).await;
-        let (_, kids) = get(c, app.url(&format!("/api/v1/tasks/{p}/children")), &admin).await;
-        assert_eq!(t["data"]["status"], json!("done"), "{t} children: {kids}");
-    }
+/// The page's child reports its download, with bytes from yt-dlp's progress.
+fn the_page_reports_yt_dlps_byte_progress(events: &[Msg], page: &str) {
     let downloading: Vec<&Msg> = events
         .iter()
         .filter(|e| {
@@ -143,14 +157,11 @@ async fn ytdlp_page_and_direct_url_become_verified_tagged_files() {
             .any(|e| e.data["bytes_done"].as_u64().unwrap_or(0) > 0),
         "with bytes from yt-dlp's progress: {downloading:#?}"
     );
+}
 
-    let (_, kids) = get(c, app.url(&format!("/api/v1/tasks/{two}/children")), &admin).await;
-    assert_eq!(
-        kids["data"]["items"].as_array().map(Vec::len),
-        Some(2),
-        "{kids}"
-    );
-
+/// Four decodable files: the direct file titled by its name, the page's song with the
+/// page's description as its comment, the two songs of the second page; no staging left.
+fn the_library_holds_four_tagged_files(app: &TestApp) {
     let files = library_files(&app.library());
     assert_eq!(files.len(), 4, "{files:?}");
     let mut titles = Vec::new();
@@ -179,15 +190,13 @@ async fn ytdlp_page_and_direct_url_become_verified_tagged_files() {
         "{titles:?}"
     );
     assert!(files_under(&app.data().join("staging")).is_empty());
-    app.stop().await;
 }
 
 #[tokio::test]
 async fn ytdlp_cancel_kills_the_process_and_leaves_no_files() {
     require_ytdlp();
     let app = TestApp::start(|c| c.fetch_allow_private = true).await;
-    let c = &app.client;
-    let admin = app.login(ADMIN, ADMIN_PW).await;
+    let admin = Session::admin(&app).await;
     let up = Upstream::start().await;
     let marker = format!("cancel-{}", uuid::Uuid::new_v4().simple());
     // 8 MiB at 64 KiB per 250 ms: about half a minute, far longer than the test waits.
@@ -202,57 +211,50 @@ async fn ytdlp_cancel_kills_the_process_and_leaves_no_files() {
         &format!("{marker}/page.html"),
         audio_page("Slow Song", "Slow.", "slow.mp3"),
     );
-    let parent = request(
-        c,
-        &app.base,
-        &admin,
-        &up.url(&format!("{marker}/page.html")),
+    let parent = ytdlp(&admin, &up.url(&format!("{marker}/page.html"))).await;
+    // Wait for the child to be downloading through yt-dlp.
+    let child = eventually(
+        Duration::from_secs(60),
+        "the child started downloading",
+        || async {
+            let kids = admin.children(&parent).await;
+            kids.first()
+                .filter(|k| k.bytes_done > 0)
+                .map(|k| k.id.clone())
+        },
     )
     .await;
-
-    // Wait for the child to be downloading through yt-dlp.
-    let mut child = None;
-    for _ in 0..600 {
-        let (_, kids) = get(
-            c,
-            app.url(&format!("/api/v1/tasks/{parent}/children")),
-            &admin,
-        )
-        .await;
-        if let Some(k) = kids["data"]["items"].as_array().and_then(|a| a.first())
-            && k["bytes_done"].as_i64().unwrap_or(0) > 0
-        {
-            child = Some(
-                k["id"]
-                    .as_str()
-                    .or(k["task_id"].as_str())
-                    .unwrap()
-                    .to_string(),
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let child = child.expect("the child started downloading");
     assert!(
         !processes_with(&marker).is_empty(),
         "yt-dlp runs with the page URL"
     );
+    cancel_kills_yt_dlp_and_leaves_nothing(&app, &admin, &parent, &child, &marker).await;
+    app.stop().await;
+}
 
-    let (s, r) = post_json(
-        c,
-        app.url(&format!("/api/v1/tasks/{parent}/cancel")),
-        &admin,
-        json!({}),
-    )
+/// Cancelling the parent cancels the child, ends yt-dlp and leaves no file in staging or
+/// the library.
+async fn cancel_kills_yt_dlp_and_leaves_nothing(
+    app: &TestApp,
+    admin: &Session,
+    parent: &str,
+    child: &str,
+    marker: &str,
+) {
+    let r = admin
+        .post(&format!("/tasks/{parent}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = eventually(TASK_ENDS_WITHIN, "the child is cancelled", || async {
+        let t = admin.task(child).await;
+        (t.status == "cancelled").then_some(t)
+    })
     .await;
-    assert_eq!(s, 200, "{r}");
-    let t = wait_task(c, &app.base, &admin, &child, |t| t["status"] == "cancelled").await;
-    assert_eq!(t["status"], json!("cancelled"), "{t}");
+    assert_eq!(t.status, "cancelled", "{t:?}");
     let mut procs = String::new();
     let mut left = Vec::new();
     for _ in 0..100 {
-        procs = processes_with(&marker);
+        procs = processes_with(marker);
         left = files_under(&app.data().join("staging"));
         if procs.is_empty() && left.is_empty() {
             break;
@@ -262,7 +264,6 @@ async fn ytdlp_cancel_kills_the_process_and_leaves_no_files() {
     assert!(procs.is_empty(), "yt-dlp still runs: {procs}");
     assert!(left.is_empty(), "files left in staging: {left:?}");
     assert!(library_files(&app.library()).is_empty());
-    app.stop().await;
 }
 
 #[tokio::test]

@@ -227,43 +227,37 @@ pub async fn active_roots(db: &Db, owner_id: Option<&str>) -> Result<Vec<String>
 
 /// Releases up to `window` minus the active, released children of a parent: held children
 /// become queueable, oldest first. Returns `(id, pool)` of those released, to enqueue.
+///
+/// Counting the room and releasing are one statement, so two children ending at once (or a
+/// child and the reconciler) cannot both take the last free place: on SQLite a write
+/// statement runs alone; on PostgreSQL the parent's row lock orders the releases and each
+/// counts after the one before it committed.
 pub async fn release_held(
     db: &Db,
     parent_id: &str,
     window: i64,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let active: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tasks WHERE parent_id = $1 AND held = 0
-            AND status IN ('queued', 'running')",
-    )
-    .bind(parent_id)
-    .fetch_one(&db.pool)
-    .await?;
-    let room = window - active;
-    if room <= 0 {
-        return Ok(Vec::new());
+    const RELEASE: &str = "UPDATE tasks SET held = 0, updated_at = $2 WHERE id IN (
+        SELECT id FROM tasks WHERE parent_id = $1 AND held = 1 AND status = 'queued'
+        ORDER BY created_at, id
+        LIMIT (SELECT CASE WHEN $3 - COUNT(*) > 0 THEN $3 - COUNT(*) ELSE 0 END
+               FROM tasks WHERE parent_id = $1 AND held = 0
+                   AND status IN ('queued', 'running')))
+        RETURNING id, pool";
+    let mut tx = db.pool.begin().await?;
+    if db.backend == super::super::Backend::Postgres {
+        sqlx::query("SELECT id FROM tasks WHERE id = $1 FOR UPDATE")
+            .bind(parent_id)
+            .execute(&mut *tx)
+            .await?;
     }
-    let ids: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, pool FROM tasks WHERE parent_id = $1 AND held = 1 AND status = 'queued'
-         ORDER BY created_at, id LIMIT $2",
-    )
-    .bind(parent_id)
-    .bind(room)
-    .fetch_all(&db.pool)
-    .await?;
-    let mut released = Vec::with_capacity(ids.len());
-    for (id, pool) in ids {
-        // Compare-and-set: of two processes releasing at once, one wins each row.
-        let r =
-            sqlx::query("UPDATE tasks SET held = 0, updated_at = $2 WHERE id = $1 AND held = 1")
-                .bind(&id)
-                .bind(now_ms())
-                .execute(&db.pool)
-                .await?;
-        if r.rows_affected() > 0 {
-            released.push((id, pool));
-        }
-    }
+    let released: Vec<(String, String)> = sqlx::query_as(RELEASE)
+        .bind(parent_id)
+        .bind(now_ms())
+        .bind(window)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(released)
 }
 
