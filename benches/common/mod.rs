@@ -3,9 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -53,77 +52,60 @@ pub async fn get_json(http: &reqwest::Client, url: String, token: &str) -> Value
 // ---------------------------------------------------------------------------------------------
 // The daemon under test: a child process, stopped on drop (also when the bench panics).
 
+#[path = "../../tests/support/daemon.rs"]
+mod process;
+
+/// The release `musicd serve` in a temp directory, the admin signed in on demand.
 pub struct Daemon {
-    pub child: Child,
+    pub process: process::Daemon,
     pub pid: u32,
     pub base: String,
-    pub log: PathBuf,
     pub dir: tempfile::TempDir,
 }
 
 impl Daemon {
     /// Starts `musicd serve` in a temp directory with `extra` environment on top.
-    pub async fn start(http: &reqwest::Client, extra: &[(&str, String)]) -> Daemon {
+    pub async fn start(_http: &reqwest::Client, extra: &[(&str, String)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let log = dir.path().join("musicd.log");
-        let logf = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_musicd"));
         // A temp working directory, so the repository's config/musicd.toml is not read.
-        cmd.arg("serve").current_dir(dir.path());
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("MUSICD_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.env("MUSICD_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MUSICD_DATA_DIR", dir.path().join("data"))
-            .env("MUSICD_LIBRARY_DIR", dir.path().join("library"))
-            .env("MUSICD_ADMIN_USER", "admin")
-            .env("MUSICD_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("MUSICD_FETCH_ALLOW_PRIVATE", "true")
-            .env("MUSICD_JWT_SECRET", JWT_SECRET)
-            .env("MUSICD_LOG_LEVEL", "warn")
+        let mut env = vec![
+            ("MUSICD_LISTEN", format!("127.0.0.1:{port}")),
+            (
+                "MUSICD_DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
+            (
+                "MUSICD_LIBRARY_DIR",
+                dir.path().join("library").display().to_string(),
+            ),
+            ("MUSICD_ADMIN_USER", "admin".to_string()),
+            ("MUSICD_ADMIN_PASSWORD", ADMIN_PASSWORD.to_string()),
+            ("MUSICD_FETCH_ALLOW_PRIVATE", "true".to_string()),
+            ("MUSICD_JWT_SECRET", JWT_SECRET.to_string()),
+            ("MUSICD_LOG_LEVEL", "warn".to_string()),
             // The benches measure the daemon, not its connection cap (1,024 by default):
             // the SSE fan-out opens tens of thousands.
-            .env("MUSICD_HTTP__MAX_CONNECTIONS", "65536")
-            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.clone())))
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf);
-        let child = cmd.spawn().expect("start target/release/musicd");
-        let mut d = Daemon {
-            pid: child.id(),
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
+            ("MUSICD_HTTP__MAX_CONNECTIONS", "65536".to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        let mut process = process::Daemon::spawn(&["serve"], &env, dir.path(), "musicd.log");
+        process.graceful = true;
+        process.wait_for("/readyz", Duration::from_secs(60)).await;
+        Daemon {
+            pid: process.pid(),
+            base: process.base.clone(),
+            process,
             dir,
-        };
-        let t0 = Instant::now();
-        loop {
-            if let Ok(Some(st)) = d.child.try_wait() {
-                panic!("musicd exited ({st}):\n{}", d.log_text());
-            }
-            if let Ok(r) = http.get(format!("{}/readyz", d.base)).send().await
-                && r.status().is_success()
-            {
-                return d;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "musicd not ready after 60 s:\n{}",
-                d.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log_text()
     }
 
     /// Logs in as the admin; the bearer token.
@@ -137,21 +119,5 @@ impl Daemon {
         assert!(r.status().is_success(), "login: {}", r.status());
         let v: Value = r.json().await.unwrap();
         v["data"]["access_token"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

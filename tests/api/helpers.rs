@@ -2,8 +2,8 @@
 //! child process, fresh PostgreSQL databases, unique Redis queue prefixes.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use musicd::app::{Application, Role};
@@ -176,89 +176,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The real `musicd` binary running as a child process.
-pub struct Daemon {
-    pub child: Child,
-    pub base: String,
-    pub log: PathBuf,
-}
-
-impl Daemon {
-    /// Runs `musicd <args>` in `cwd` with `envs`, logging to `log`.
-    pub fn spawn(args: &[&str], envs: &[(&str, String)], cwd: &Path, log: &str) -> Self {
-        let log = cwd.join(log);
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_musicd"));
-        cmd.args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("MUSICD_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut base = String::new();
-        for (k, v) in envs {
-            if *k == "MUSICD_LISTEN" {
-                base = format!("http://{v}");
-            }
-            cmd.env(k, v);
-        }
-        Self {
-            child: cmd.spawn().expect("spawn musicd"),
-            base,
-            log,
-        }
-    }
-
-    /// Waits until `/healthz` answers.
-    pub async fn wait_ready(&mut self) {
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("musicd exited early ({status}): {}", self.log_text());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("musicd never became ready: {}", self.log_text());
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL: no cleanup at all.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM and wait for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use crate::daemon::Daemon;
 
 /// Polls a task until `pred` holds (two minutes at most: CI's two cores run every test at
 /// once) and returns it.

@@ -12,7 +12,7 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
-use crate::kit::{Session, eventually};
+use crate::kit::{Browser, Session, eventually};
 use crate::upstream::*;
 
 fn sha256(bytes: &[u8]) -> String {
@@ -703,97 +703,6 @@ async fn tag_edits_rewrite_the_file_and_move_it() {
     app.stop().await;
 }
 
-/// A WebDriver session on headless Chromium (chromedriver on a free port).
-struct Browser {
-    driver: std::process::Child,
-    base: String,
-    session: String,
-    client: reqwest::Client,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn start() -> Self {
-        let port = free_port();
-        let driver = std::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver (bash .ci/setup-test installs it)");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let profile = tempfile::tempdir().unwrap();
-        for _ in 0..100 {
-            if client.get(format!("{base}/status")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let caps = json!({ "capabilities": { "alwaysMatch": { "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
-                     "--autoplay-policy=no-user-gesture-required",
-                     format!("--user-data-dir={}", profile.path().display())]
-        } } } });
-        let r: Value = client
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {r}"))
-            .to_string();
-        Self {
-            driver,
-            base,
-            session,
-            client,
-            _profile: profile,
-        }
-    }
-
-    async fn goto(&self, url: &str) {
-        self.client
-            .post(format!("{}/session/{}/url", self.base, self.session))
-            .json(&json!({ "url": url }))
-            .send()
-            .await
-            .unwrap();
-    }
-
-    async fn eval(&self, script: &str) -> Value {
-        let r: Value = self
-            .client
-            .post(format!(
-                "{}/session/{}/execute/sync",
-                self.base, self.session
-            ))
-            .json(&json!({ "script": script, "args": [] }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["value"].clone()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_browser_plays_and_seeks_through_a_signed_link() {
     let app = TestApp::start(|_| {}).await;
@@ -864,5 +773,6 @@ async fn a_browser_plays_and_seeks_through_a_signed_link() {
         played,
         "the element seeked to the middle and played on: {last}"
     );
+    browser.stop().await;
     app.stop().await;
 }

@@ -5,6 +5,10 @@ mod accounts;
 mod auth;
 mod cli;
 mod credentials;
+// Shared with the benches, which use parts the tests do not.
+#[allow(dead_code)]
+#[path = "../support/daemon.rs"]
+mod daemon;
 mod db;
 mod downloads;
 mod edge;
