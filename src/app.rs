@@ -250,6 +250,12 @@ impl Application {
         })
     }
 
+    /// What jobs run with: with it a job runs directly (`jobs::run`), without the pools or
+    /// the queue consumer, as the job-level tests do.
+    pub fn job_env(&self) -> Arc<JobEnv> {
+        self.shared.clone()
+    }
+
     /// Runs until `shutdown` fires: stops accepting requests, lets running jobs finish within
     /// `queue.shutdown_timeout`, hands the rest back, then returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ mod egress;
 mod events;
 mod helpers;
 mod jamendo;
+mod jobs;
 mod kit;
 mod library;
 mod library_safety;
