@@ -150,6 +150,24 @@ pub struct Accepted {
     pub status: String,
 }
 
+/// `POST /uploads`: one task per uploaded file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct Uploaded {
+    /// The tasks, in the order of the form's files.
+    pub tasks: Vec<UploadedFile>,
+}
+
+/// One uploaded file and the task that processes it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct UploadedFile {
+    /// The task.
+    pub task_id: String,
+    /// The file's name as sent.
+    pub file_name: Option<String>,
+}
+
 /// The `data` of every `task.*` event: what a client needs to draw the task.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]

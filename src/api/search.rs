@@ -24,6 +24,7 @@ pub struct SearchQuery {
     pub q: String,
     /// `track` (default), `album`, `artist` or `playlist`.
     #[serde(rename = "type")]
+    #[param(pattern = "^(track|album|artist|playlist)$")]
     pub kind: Option<String>,
     /// Only this provider.
     pub provider: Option<String>,

@@ -23,6 +23,7 @@ use super::error::{ApiError, ApiResult};
 use super::{ok, with_status};
 use crate::api::identity::Identity;
 use crate::api::state::AppState;
+use crate::api::types::{Uploaded, UploadedFile};
 use crate::db::library::{self, Upload};
 use crate::db::tasks::{self, NewTask};
 use crate::failure::code;
@@ -178,7 +179,7 @@ async fn submit(
 #[utoipa::path(post, path = "/uploads", tag = "uploads",
     security(("bearer" = []), ("api_key" = [])),
     request_body(content_type = "multipart/form-data", description = "`file` parts and optional tag fields"),
-    responses((status = 202, description = "`{tasks: [{task_id, file_name}]}`"),
+    responses((status = 202, description = "One task per file", body = Uploaded),
         (status = 400, description = "No file"), (status = 413, description = "Over the quota or the size cap")))]
 pub async fn multipart(
     State(app): State<AppState>,
@@ -298,12 +299,15 @@ pub async fn multipart(
             "no `file` part in the form",
         ));
     }
-    let mut out = Vec::new();
+    let mut out = Uploaded::default();
     for (path, up_id, name) in &files {
         let task = submit(&app, &user, path, up_id, name.as_deref(), &fields).await?;
-        out.push(json!({ "task_id": task.id, "file_name": name }));
+        out.tasks.push(UploadedFile {
+            task_id: task.id,
+            file_name: name.clone(),
+        });
     }
-    Ok(with_status(StatusCode::ACCEPTED, json!({ "tasks": out })))
+    Ok(with_status(StatusCode::ACCEPTED, out))
 }
 
 /// Files removed when dropped (an upload's bytes not yet handed to a task).
