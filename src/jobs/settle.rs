@@ -2,25 +2,21 @@
 //! releasing held children into the enqueue window.
 
 use super::*;
+use crate::wire::TaskEventKind;
 
 /// Ends a parent whose children have all ended, and tells its watchers. What it leaves
 /// behind (a playlist) is written first, so whoever sees it ended finds it.
 pub async fn settle(shared: &JobEnv, parent_id: &str) -> Result<(), sqlx::Error> {
     release_held(shared, parent_id).await?;
-    let Some(outcome) = tasks::children_outcome(&shared.db, parent_id).await? else {
-        publish_task(
-            &shared.db,
-            &shared.events,
-            crate::wire::TaskEventKind::Progress,
-            parent_id,
-        )
-        .await;
+    let (db, events) = (&shared.db, &shared.events);
+    let Some(outcome) = tasks::children_outcome(db, parent_id).await? else {
+        publish_task(db, events, TaskEventKind::Progress, parent_id).await;
         return Ok(());
     };
     let kind = match outcome.0 {
-        "done" => crate::wire::TaskEventKind::Completed,
-        "failed" => crate::wire::TaskEventKind::Failed,
-        _ => crate::wire::TaskEventKind::Cancelled,
+        "done" => TaskEventKind::Completed,
+        "failed" => TaskEventKind::Failed,
+        _ => TaskEventKind::Cancelled,
     };
     if let Some(parent) = tasks::get(&shared.db, parent_id).await?
         && parent.status == tasks::status::PROCESSING
@@ -28,17 +24,9 @@ pub async fn settle(shared: &JobEnv, parent_id: &str) -> Result<(), sqlx::Error>
     {
         tracing::warn!(parent_id, "cannot write the playlist: {e:#}");
     }
-    if tasks::end_parent(&shared.db, parent_id, outcome).await? {
-        publish_task(&shared.db, &shared.events, kind, parent_id).await;
-    } else {
-        publish_task(
-            &shared.db,
-            &shared.events,
-            crate::wire::TaskEventKind::Progress,
-            parent_id,
-        )
-        .await;
-    }
+    let ended = tasks::end_parent(db, parent_id, outcome).await?;
+    let kind = if ended { kind } else { TaskEventKind::Progress };
+    publish_task(db, events, kind, parent_id).await;
     Ok(())
 }
 

@@ -198,13 +198,33 @@ impl Session {
         page.items
     }
 
-    /// Waits until the task has ended and returns it.
+    /// Waits until the task has ended and returns it; the panic when it does not end shows
+    /// where it and its children stand.
     pub async fn wait_ended(&self, id: &str) -> TaskView {
-        eventually(TASK_ENDS_WITHIN, &format!("task {id} ends"), || async {
+        let deadline = tokio::time::Instant::now() + TASK_ENDS_WITHIN;
+        loop {
             let t = self.task(id).await;
-            is_final(&t.status).then_some(t)
-        })
-        .await
+            if is_final(&t.status) {
+                return t;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let kids: Vec<String> = self
+                    .children(id)
+                    .await
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{} {} {:?} attempts {}",
+                            k.id, k.status, k.stage, k.attempts
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "task {id} did not end within {TASK_ENDS_WITHIN:?}: {t:?}\nchildren: {kids:#?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the task ends `done` and returns it.
