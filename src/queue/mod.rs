@@ -92,8 +92,12 @@ impl Queue {
                 .filename(config.data_dir.join("queue.db"))
                 .create_if_missing(true)
                 .busy_timeout(Duration::from_secs(10));
+            // Both pools' fetchers, heartbeats and lock/ack writes share these connections,
+            // with our pushes. A heartbeat that cannot get one fails within 5 s and apalis
+            // restarts the worker; a heartbeat that never finishes would park it for good.
             let pool = apalis_sqlite::SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
             SqliteStorage::setup(&pool)
