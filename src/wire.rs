@@ -231,6 +231,31 @@ impl From<&TaskView> for TaskEvent {
     }
 }
 
+impl From<&Task> for TaskEvent {
+    /// Straight from the ledger row: events are published often (progress, thousands of
+    /// children), so this skips the view's parse of the options JSON.
+    fn from(t: &Task) -> Self {
+        Self {
+            task_id: t.id.clone(),
+            parent_id: t.parent_id.clone(),
+            task_kind: t.kind.clone(),
+            status: t.status.clone(),
+            stage: t.stage.clone(),
+            percent: percent(t.progress),
+            bytes_done: t.bytes_done,
+            bytes_total: t.bytes_total,
+            attempts: t.attempts,
+            error: t.error.clone(),
+            error_code: t.error_code.clone(),
+            output_path: t.output_path.clone(),
+            source: t.source.clone(),
+            waiting_until: t.run_after,
+            speed_bps: None,
+            eta_seconds: None,
+        }
+    }
+}
+
 /// A 0–1 fraction as a percentage with one decimal.
 pub fn percent(fraction: f64) -> f64 {
     (fraction * 1000.0).round() / 10.0

@@ -1,7 +1,7 @@
 //! Task events: the body clients draw a task from, and publishing it.
 
 use super::*;
-use crate::wire::{TaskEvent, TaskEventKind, TaskView};
+use crate::wire::{TaskEvent, TaskEventKind};
 
 /// Tells watchers a task exists and enqueues it.
 pub async fn announce(queue: &Queue, events: &EventBus, task: &Task) {
@@ -23,7 +23,7 @@ pub async fn announce(queue: &Queue, events: &EventBus, task: &Task) {
 /// The body of a task event: what clients need to draw it. A queued retry that is not due
 /// yet is shown as `waiting`, with `waiting_until`.
 pub fn task_event(t: &Task) -> TaskEvent {
-    let mut e = TaskEvent::from(&TaskView::from(t.clone()));
+    let mut e = TaskEvent::from(t);
     if t.status == status::QUEUED && t.run_after.is_some_and(|at| at > crate::db::now_ms()) {
         e.status = "waiting".into();
     }
