@@ -108,6 +108,22 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// Seals and stores a credential that musicd itself obtained (a refresh token), recorded
+    /// as set by `musicd`.
+    pub async fn set(
+        &self,
+        db: &Db,
+        provider: &str,
+        name: &str,
+        value: &str,
+    ) -> Result<(), CredentialError> {
+        let sealed = self.seal(provider, name, value);
+        credentials::put(db, provider, name, &sealed, &mask(value), "musicd").await?;
+        Ok(())
+    }
+}
+
 /// Why a stored credential cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {

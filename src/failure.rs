@@ -90,6 +90,12 @@ pub mod code {
     pub const BLOCKED_ADDRESS: &str = "blocked_address";
     /// A tus chunk does not match its `Upload-Checksum`.
     pub const CHECKSUM_MISMATCH: &str = "checksum_mismatch";
+    /// No audio source found anything for a catalog track.
+    pub const NO_MATCH: &str = "no_match";
+    /// No audio was sure enough for a catalog track: a person picks one.
+    pub const NEEDS_REVIEW: &str = "needs_review";
+    /// The catalog lists the track but it cannot be had (a local file, not in this market).
+    pub const UNAVAILABLE: &str = "unavailable";
     /// The request conflicts with the current state.
     pub const CONFLICT: &str = "conflict";
     /// The provider needs credentials that are not stored.

@@ -19,6 +19,8 @@ pub mod import;
 pub mod jobs;
 pub mod library;
 pub mod limits;
+pub mod links;
+pub mod matching;
 pub mod playlist;
 pub mod providers;
 pub mod queue;

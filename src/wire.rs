@@ -25,7 +25,8 @@ pub struct TaskView {
     pub kind: String,
     /// Worker pool that runs it: `io` or `cpu`.
     pub pool: String,
-    /// `queued`, `running`, `processing`, `done`, `failed`, `cancelled`, `skipped`.
+    /// `queued`, `running`, `processing`, `done`, `failed`, `cancelled`, `skipped`,
+    /// `needs_review`.
     pub status: String,
     /// Current pipeline stage, if the job reports one.
     pub stage: Option<String>,
@@ -45,6 +46,8 @@ pub struct TaskView {
     pub error_code: Option<String>,
     /// What was asked for (a URL, a path).
     pub source: Option<String>,
+    /// What it is, in words: `Artist – Title` for a track, the album's or playlist's title.
+    pub title: Option<String>,
     /// The job's options.
     #[schema(value_type = Object)]
     pub options: serde_json::Value,
@@ -87,6 +90,7 @@ impl From<Task> for TaskView {
             error: t.error,
             error_code: t.error_code,
             source: t.source,
+            title: t.title,
             output_path: t.output_path,
             idempotency_key: t.idempotency_key,
             worker_id: t.worker_id,
@@ -101,7 +105,7 @@ impl From<Task> for TaskView {
 }
 
 /// Every status a task can have.
-pub const STATUSES: [&str; 7] = [
+pub const STATUSES: [&str; 8] = [
     status::QUEUED,
     status::RUNNING,
     status::PROCESSING,
@@ -109,13 +113,14 @@ pub const STATUSES: [&str; 7] = [
     status::FAILED,
     status::CANCELLED,
     status::SKIPPED,
+    status::NEEDS_REVIEW,
 ];
 
 /// Whether a status is final (the task will not run again unless retried).
 pub fn is_final(status: &str) -> bool {
     matches!(
         status,
-        status::DONE | status::FAILED | status::CANCELLED | status::SKIPPED
+        status::DONE | status::FAILED | status::CANCELLED | status::SKIPPED | status::NEEDS_REVIEW
     )
 }
 
@@ -198,6 +203,9 @@ pub struct TaskEvent {
     pub output_path: Option<String>,
     /// What was asked for.
     pub source: Option<String>,
+    /// What it is, in words (a track's `Artist – Title`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// Unix ms when a waiting retry is due.
     pub waiting_until: Option<i64>,
     /// Bytes per second of the current transfer (progress events only).
@@ -224,6 +232,7 @@ impl From<&TaskView> for TaskEvent {
             error_code: t.error_code.clone(),
             output_path: t.output_path.clone(),
             source: t.source.clone(),
+            title: t.title.clone(),
             waiting_until: t.run_after,
             speed_bps: None,
             eta_seconds: None,
@@ -249,6 +258,7 @@ impl From<&Task> for TaskEvent {
             error_code: t.error_code.clone(),
             output_path: t.output_path.clone(),
             source: t.source.clone(),
+            title: t.title.clone(),
             waiting_until: t.run_after,
             speed_bps: None,
             eta_seconds: None,
@@ -338,6 +348,10 @@ pub enum EventBody {
     /// A task was cancelled.
     #[serde(rename = "task.cancelled")]
     TaskCancelled(TaskEvent),
+    /// A catalog track found no audio sure enough to download: a person picks one
+    /// (`GET /tasks/{id}/candidates`, `POST /tasks/{id}/match`).
+    #[serde(rename = "task.needs_review")]
+    TaskNeedsReview(TaskEvent),
     /// A watch was checked.
     #[serde(rename = "watch.checked")]
     WatchChecked(WatchChecked),
@@ -364,6 +378,8 @@ pub enum TaskEventKind {
     Skipped,
     /// `task.cancelled`
     Cancelled,
+    /// `task.needs_review`
+    NeedsReview,
 }
 
 impl TaskEventKind {
@@ -379,6 +395,7 @@ impl TaskEventKind {
             Self::Failed => EventBody::TaskFailed(data),
             Self::Skipped => EventBody::TaskSkipped(data),
             Self::Cancelled => EventBody::TaskCancelled(data),
+            Self::NeedsReview => EventBody::TaskNeedsReview(data),
         }
     }
 }
@@ -396,6 +413,7 @@ impl EventBody {
             Self::TaskFailed(_) => "task.failed",
             Self::TaskSkipped(_) => "task.skipped",
             Self::TaskCancelled(_) => "task.cancelled",
+            Self::TaskNeedsReview(_) => "task.needs_review",
             Self::WatchChecked(_) => "watch.checked",
         }
     }
@@ -411,7 +429,8 @@ impl EventBody {
             | Self::TaskCompleted(t)
             | Self::TaskFailed(t)
             | Self::TaskSkipped(t)
-            | Self::TaskCancelled(t) => Some(t),
+            | Self::TaskCancelled(t)
+            | Self::TaskNeedsReview(t) => Some(t),
             Self::WatchChecked(_) => None,
         }
     }

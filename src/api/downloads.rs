@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
-use super::providers::{Target, check_release_types, check_target};
+use super::providers::{Target, check_target};
 use super::types::Accepted;
 use super::with_status;
 use crate::api::identity::Identity;
@@ -18,7 +18,7 @@ use crate::failure::code;
 use crate::jobs::{self, download::DownloadOptions};
 
 /// Checks a request and returns the identity of what it asks for.
-fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError> {
+async fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError> {
     let target = match check_target(
         app,
         o.url.as_deref(),
@@ -26,20 +26,24 @@ fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, ApiError>
         o.kind.as_deref(),
         o.id.as_deref(),
         None,
-    )? {
+        o.release_types.as_deref(),
+    )
+    .await?
+    {
         Target::Url(u) => {
             o.url = Some(u.to_string());
             u.to_string()
         }
         Target::Item { provider, kind, id } => {
             let target = format!("{provider}:{kind}:{id}");
+            // A link routed to a provider runs as that provider's item.
+            o.url = None;
+            o.provider = Some(provider);
+            o.kind = Some(kind);
             o.id = Some(id);
             target
         }
     };
-    if let Some(types) = &o.release_types {
-        check_release_types(types)?;
-    }
     app.config
         .media
         .process_options(
@@ -77,8 +81,10 @@ pub async fn create(
     id: Identity,
     ApiJson(mut body): ApiJson<DownloadOptions>,
 ) -> ApiResult<Response> {
-    let key = validate(&app, &mut body)?;
-    let source = body.url.clone().or_else(|| body.id.clone());
+    let asked = body.url.clone();
+    let key = validate(&app, &mut body).await?;
+    // The link as given, or the item it named.
+    let source = asked.or_else(|| body.id.clone());
     let new = NewTask {
         owner_id: Some(id.user.id.clone()),
         source,

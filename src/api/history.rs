@@ -17,7 +17,8 @@ use crate::db::{now_ms, tasks};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// Text to find in the source URL, the output path or the error.
+    /// Text to find in the title (`Artist – Title`), the source URL, the output path or the
+    /// error; a search looks at tracks too, not only top-level requests.
     pub q: Option<String>,
     /// Only this final status (`done`, `failed`, `cancelled`, `skipped`).
     pub status: Option<String>,
@@ -43,14 +44,15 @@ pub async fn list(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Response> {
     let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
+    let text = q.q.filter(|s| !s.trim().is_empty());
     let filter = tasks::Filter {
         owner_id: (!id.is_admin()).then(|| id.user.id.clone()),
         status: q.status,
         kind: q.kind,
         active_only: false,
-        top_level: !q.include_children,
+        top_level: !q.include_children && text.is_none(),
         finished_only: true,
-        q: q.q.filter(|s| !s.trim().is_empty()),
+        q: text,
         before: q
             .cursor
             .as_deref()

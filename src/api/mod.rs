@@ -14,11 +14,14 @@ pub mod history;
 pub mod identity;
 pub mod keys;
 pub mod library;
+pub mod matches;
 mod openapi;
 pub mod providers;
+pub mod resolve;
 pub mod search;
 pub mod serve;
 pub mod settings;
+pub mod spotify;
 pub mod state;
 pub mod tasks;
 pub mod types;
@@ -104,6 +107,11 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::children))
         .routes(routes!(tasks::cancel))
         .routes(routes!(tasks::retry))
+        .routes(routes!(matches::candidates))
+        .routes(routes!(matches::pick))
+        .routes(routes!(resolve::resolve))
+        .routes(routes!(spotify::connect))
+        .routes(routes!(spotify::callback))
         .routes(routes!(history::list))
         .routes(routes!(history::stats))
         .routes(routes!(history::cleanup))

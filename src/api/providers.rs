@@ -11,6 +11,7 @@ use crate::api::identity::Identity;
 use crate::api::state::AppState;
 use crate::failure::JobError;
 use crate::failure::code;
+use crate::links::Link;
 use crate::providers::{Fetcher, URL_ID_PROVIDERS, parse_user_url};
 
 /// Every provider with the kinds it resolves.
@@ -206,59 +207,183 @@ pub enum Target {
     },
 }
 
-/// Checks that a request names either a `url` or a `provider` with `kind` and `id`, and that
-/// the kind is the provider's (and among `only`, when given). Errors name the field.
-pub fn check_target(
+/// Providers whose artists can be filtered by release type.
+const RELEASE_TYPE_PROVIDERS: &[&str] = &["spotify", "deezer", "musicbrainz", "jamendo"];
+
+/// Checks that a request names either a `url` (any link: routed to its provider by
+/// [`crate::links::route`], short links followed) or a `provider` with `kind` and `id`; that
+/// the kind is the provider's (and among `only`, when given); that the provider is set up;
+/// and that `release_types`, when given, can be honoured. Errors name the field.
+pub async fn check_target(
     app: &AppState,
     url: Option<&str>,
     provider: Option<&str>,
     kind: Option<&str>,
     id: Option<&str>,
     only: Option<&[&str]>,
+    release_types: Option<&[String]>,
 ) -> Result<Target, ApiError> {
-    match (url, provider) {
-        (Some(_), Some(_)) => Err(ApiError::validation(
-            Some("url"),
-            "give either `url` or `provider`/`kind`/`id`, not both",
-        )),
-        (Some(raw), None) => parse_user_url(raw)
-            .map(Target::Url)
-            .map_err(|m| ApiError::validation(Some("url"), m)),
-        (None, Some(p)) => {
-            let provider = app.shared.providers.get(p).ok_or_else(|| {
-                ApiError::validation(Some("provider"), format!("unknown provider `{p}`"))
-            })?;
-            let kinds = provider.info().kinds;
-            let kind =
-                kind.ok_or_else(|| ApiError::validation(Some("kind"), "`kind` is required"))?;
-            if !kinds.contains(&kind) || only.is_some_and(|o| !o.contains(&kind)) {
-                let want = only.map_or(String::new(), |o| format!(" (here: {})", o.join(", ")));
-                return Err(ApiError::validation(
-                    Some("kind"),
-                    format!("provider `{p}` has kinds {}{want}", kinds.join(", ")),
-                ));
-            }
-            let id = id
-                .filter(|i| !i.trim().is_empty())
-                .ok_or_else(|| ApiError::validation(Some("id"), "`id` is required"))?;
-            let id = if URL_ID_PROVIDERS.contains(&p) {
-                parse_user_url(id)
-                    .map_err(|m| {
-                        ApiError::validation(Some("id"), format!("{p} ids are URLs: {m}"))
-                    })?
-                    .to_string()
-            } else {
-                id.to_string()
-            };
-            Ok(Target::Item {
-                provider: p.to_string(),
-                kind: kind.to_string(),
-                id,
-            })
+    let target = match (url, provider) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                Some("url"),
+                "give either `url` or `provider`/`kind`/`id`, not both",
+            ));
         }
-        (None, None) => Err(ApiError::validation(
-            Some("url"),
-            "`url` (or `provider`, `kind` and `id`) is required",
-        )),
+        (Some(raw), None) => {
+            let link =
+                crate::links::route(raw).map_err(|m| ApiError::validation(Some("url"), m))?;
+            let link = match link {
+                Link::Short { provider, url } => follow_short(app, provider, &url).await?,
+                other => other,
+            };
+            match link {
+                Link::Item { provider, kind, id } => {
+                    item(app, "url", provider, Some(kind), Some(&id), only)?
+                }
+                Link::Web(u) => Target::Url(u),
+                Link::Short { url, .. } => {
+                    return Err(ApiError::validation(
+                        Some("url"),
+                        format!("the short link {url} leads nowhere musicd knows"),
+                    ));
+                }
+            }
+        }
+        (None, Some(p)) => item(app, "provider", p, kind, id, only)?,
+        (None, None) => {
+            return Err(ApiError::validation(
+                Some("url"),
+                "`url` (or `provider`, `kind` and `id`) is required",
+            ));
+        }
+    };
+    if let Target::Item { provider, kind, .. } = &target {
+        let field = if url.is_some() { "url" } else { "provider" };
+        let p = app.shared.providers.get(provider).ok_or_else(|| {
+            ApiError::validation(Some(field), format!("unknown provider `{provider}`"))
+        })?;
+        let scratch = Scratch::new(app)?;
+        if let Err(why) = p.status(&scratch.fetch).await {
+            return Err(ApiError::validation(
+                Some(field),
+                format!("this is a {provider} {kind}, but {provider} is not set up: {why}"),
+            ));
+        }
     }
+    if let Some(types) = release_types.filter(|t| !t.is_empty()) {
+        check_release_types(types)?;
+        let fits = matches!(&target, Target::Item { provider, kind, .. }
+            if kind == "artist" && RELEASE_TYPE_PROVIDERS.contains(&provider.as_str()));
+        if !fits {
+            let what = match &target {
+                Target::Item { provider, kind, .. } => format!("a {provider} {kind}"),
+                Target::Url(_) => "a web page or feed".to_string(),
+            };
+            return Err(ApiError::validation(
+                Some("release_types"),
+                format!(
+                    "`release_types` applies to an artist of {}; this is {what}",
+                    RELEASE_TYPE_PROVIDERS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(target)
+}
+
+/// A provider item named by a request or a routed link; `field` is where it came from.
+fn item(
+    app: &AppState,
+    field: &str,
+    p: &str,
+    kind: Option<&str>,
+    id: Option<&str>,
+    only: Option<&[&str]>,
+) -> Result<Target, ApiError> {
+    let provider = app
+        .shared
+        .providers
+        .get(p)
+        .ok_or_else(|| ApiError::validation(Some(field), format!("unknown provider `{p}`")))?;
+    let kinds = provider.info().kinds;
+    let kind = kind.ok_or_else(|| ApiError::validation(Some("kind"), "`kind` is required"))?;
+    if !kinds.contains(&kind) || only.is_some_and(|o| !o.contains(&kind)) {
+        let want = only.map_or(String::new(), |o| format!(" (here: {})", o.join(", ")));
+        let field = if field == "url" { "url" } else { "kind" };
+        return Err(ApiError::validation(
+            Some(field),
+            format!(
+                "this is a {p} {kind}; provider `{p}` has kinds {}{want}",
+                kinds.join(", ")
+            ),
+        ));
+    }
+    let id = id
+        .filter(|i| !i.trim().is_empty())
+        .ok_or_else(|| ApiError::validation(Some("id"), "`id` is required"))?;
+    let id = if URL_ID_PROVIDERS.contains(&p) {
+        parse_user_url(id)
+            .map_err(|m| ApiError::validation(Some("id"), format!("{p} ids are URLs: {m}")))?
+            .to_string()
+    } else {
+        id.to_string()
+    };
+    Ok(Target::Item {
+        provider: p.to_string(),
+        kind: kind.to_string(),
+        id,
+    })
+}
+
+/// Follows a provider's short link (a few redirects at most, through the address guard) to
+/// the item it names.
+async fn follow_short(app: &AppState, provider: &str, url: &url::Url) -> Result<Link, ApiError> {
+    let scratch = Scratch::new(app)?;
+    let mut at = url.clone();
+    for _ in 0..4 {
+        let req = musicd_media::request::Request {
+            url: at.to_string(),
+            follow: false,
+            ..Default::default()
+        };
+        let a = scratch
+            .fetch
+            .api(provider, "a short link", req, 256 * 1024)
+            .await
+            .map_err(ApiError::from)?;
+        let next = match a.location.as_deref() {
+            Some(loc) => at.join(loc).ok(),
+            // Some short links answer with a page that names the target.
+            None => find_link(&String::from_utf8_lossy(&a.bytes)),
+        };
+        let Some(next) = next else { break };
+        match crate::links::route(next.as_str()) {
+            Ok(Link::Item { .. }) => return Ok(crate::links::route(next.as_str()).expect("routed")),
+            Ok(Link::Short { .. }) => at = next,
+            _ => break,
+        }
+    }
+    Err(ApiError::validation(
+        Some("url"),
+        format!(
+            "the {provider} short link {url} did not lead to a track, album, playlist or artist"
+        ),
+    ))
+}
+
+/// The first Spotify or Deezer item link in a page.
+fn find_link(page: &str) -> Option<url::Url> {
+    for marker in ["https://open.spotify.com/", "https://www.deezer.com/"] {
+        if let Some(i) = page.find(marker) {
+            let rest = &page[i..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+                .unwrap_or(rest.len());
+            if let Ok(u) = url::Url::parse(&rest[..end]) {
+                return Some(u);
+            }
+        }
+    }
+    None
 }

@@ -90,7 +90,11 @@ pub async fn get(
 }
 
 /// Loads a task the caller may see, or 404.
-async fn visible(app: &AppState, id: &Identity, task_id: &str) -> ApiResult<tasks::Task> {
+pub(super) async fn visible(
+    app: &AppState,
+    id: &Identity,
+    task_id: &str,
+) -> ApiResult<tasks::Task> {
     match tasks::get(&app.db, task_id).await? {
         Some(t) if id.may_access(t.owner_id.as_deref()) => Ok(t),
         _ => Err(ApiError::not_found("no such task")),

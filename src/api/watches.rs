@@ -156,9 +156,6 @@ pub async fn create(
     }
     let on_removed = body.on_removed.clone().unwrap_or_else(|| "keep".into());
     check_on_removed(&on_removed)?;
-    if let Some(t) = &body.release_types {
-        check_release_types(t)?;
-    }
     check_output(&app, body.format.as_deref(), body.quality.as_deref())?;
     let target = check_target(
         &app,
@@ -167,7 +164,9 @@ pub async fn create(
         body.kind.as_deref(),
         body.id.as_deref(),
         Some(WATCH_KINDS),
-    )?;
+        body.release_types.as_deref(),
+    )
+    .await?;
     let (provider, kind, item_id) = match target {
         Target::Url(u) => {
             let (p, k) = sniff(&app, u.as_str()).await?;

@@ -286,6 +286,9 @@ impl Config {
         if self.media.max_duration.is_zero() {
             return err("media.max_duration", "must be above zero");
         }
+        if let Err((key, msg)) = self.providers.validate() {
+            return err(&format!("providers.{key}"), &msg);
+        }
         if !self.fetch.proxy.is_empty()
             && !url::Url::parse(&self.fetch.proxy)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod credentials;
 pub mod library;
+pub mod matches;
 pub mod settings;
 pub mod tasks;
 pub mod tokens;

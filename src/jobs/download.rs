@@ -55,6 +55,8 @@ async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
     fetcher.release_types = opts.release_types.clone().unwrap_or_default();
     ctx.progress("resolving", 0.0).await?;
     let mut prefetched = None;
+    // The provider a URL turned out to be for, when the request named none.
+    let mut via: Option<&str> = None;
     let resolved = match (&opts.provider, &opts.url) {
         (Some(p), _) => {
             let provider = shared.providers.get(p).ok_or_else(|| {
@@ -89,6 +91,14 @@ async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
                 }
                 let body = tokio::fs::read(f.path()).await.transient(code::IO_ERROR)?;
                 providers::podcast::parse(&body, url)?
+            } else if looks_like_html(&head, f.content_type.as_deref()) {
+                // A web page: yt-dlp may know the site (its audio, or a playlist of it).
+                drop(f);
+                let ytdlp = shared.providers.get("ytdlp").ok_or_else(|| {
+                    JobError::permanent(code::PROVIDER_UNAVAILABLE, "the ytdlp provider is missing")
+                })?;
+                via = Some("ytdlp");
+                ytdlp.resolve("url", url, &fetcher).await?
             } else {
                 prefetched = Some(f.keep());
                 Resolved::Track {
@@ -110,21 +120,38 @@ async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
     };
     let resolved_at = std::time::Instant::now();
     let (provider, tracks, playlist_title) = match resolved {
-        Resolved::Track { track } => (
-            opts.provider.clone().unwrap_or_else(|| "http".into()),
-            vec![track],
-            None,
-        ),
+        Resolved::Track { track } => {
+            if let Some(title) = Some(track.label()).filter(|_| track.title.is_some()) {
+                tasks::set_title(&shared.db, &ctx.task.id, &title).await?;
+            }
+            (
+                opts.provider
+                    .clone()
+                    .or(via.map(str::to_string))
+                    .unwrap_or_else(|| "http".into()),
+                vec![track],
+                None,
+            )
+        }
         Resolved::Collection {
             tracks,
             collection,
             title,
-        } => (
-            opts.provider.clone().unwrap_or_else(|| "podcast".into()),
-            tracks,
-            // Playlists and feeds get an .m3u8, written as their tracks end.
-            matches!(collection.as_str(), "playlist" | "feed").then(|| title.unwrap_or_default()),
-        ),
+        } => {
+            if let Some(t) = title.as_deref().filter(|t| !t.trim().is_empty()) {
+                tasks::set_title(&shared.db, &ctx.task.id, t).await?;
+            }
+            (
+                opts.provider
+                    .clone()
+                    .or(via.map(str::to_string))
+                    .unwrap_or_else(|| "podcast".into()),
+                tracks,
+                // Playlists and feeds get an .m3u8, written as their tracks end.
+                matches!(collection.as_str(), "playlist" | "feed")
+                    .then(|| title.unwrap_or_default()),
+            )
+        }
     };
     if let Some(title) = playlist_title.filter(|t| !t.trim().is_empty()) {
         let path = shared
@@ -174,23 +201,21 @@ pub async fn fan_out(
     let children: Vec<NewTask> = tracks
         .into_iter()
         .map(|t| {
-            let source = Some(t.url.clone());
-            let job = TrackOptions {
-                track: t,
-                provider: provider.to_string(),
-                format: output.format.clone(),
-                quality: output.quality.clone(),
-                path_template: output.path_template.clone(),
-                fetched: None,
-                cover: None,
-                fallback_title: None,
-            };
+            // A catalog track has no URL: its link is its catalog id.
+            let source = Some(if t.url.is_empty() {
+                format!("{provider}:track:{}", t.id)
+            } else {
+                t.url.clone()
+            });
+            let title = Some(t.label());
+            let job = TrackOptions::new(t, provider, output);
             let mut new = super::new_task(&job);
             if prefetched.is_some() {
                 new.pool = Pool::Cpu.as_str().into();
             }
             NewTask {
                 source,
+                title,
                 max_attempts: ctx.task.max_attempts,
                 ..new
             }
@@ -268,6 +293,17 @@ pub async fn write_playlist(shared: &super::JobEnv, parent: &tasks::Task) -> any
     let library = library.clone();
     tokio::task::spawn_blocking(move || crate::playlist::write(&library, &rel, &entries)).await??;
     Ok(())
+}
+
+/// Whether a document is a web page (by its type, or by how it starts).
+fn looks_like_html(head: &[u8], content_type: Option<&str>) -> bool {
+    if content_type.is_some_and(|c| c.to_ascii_lowercase().contains("text/html")) {
+        return true;
+    }
+    let text = String::from_utf8_lossy(head)
+        .trim_start()
+        .to_ascii_lowercase();
+    text.starts_with("<!doctype html") || text.starts_with("<html")
 }
 
 async fn read_head(path: &std::path::Path) -> Vec<u8> {

@@ -14,6 +14,7 @@ pub use settle::*;
 
 pub use crate::failure::{JobError, pipeline_error};
 
+pub mod catalog;
 pub mod check_watch;
 pub mod download;
 pub mod ping;
@@ -64,6 +65,9 @@ pub enum Outcome {
     Done,
     /// Nothing to do, for this reason (e.g. already in the library).
     Skipped(String),
+    /// No audio was sure enough (a catalog track): the candidates are in the options; a
+    /// person picks one. The message says why.
+    NeedsReview(String),
     /// Children were created and enqueued; the task waits for them.
     AwaitChildren,
     /// The next stage runs in another pool, with these options.

@@ -101,6 +101,18 @@ pub async fn run(shared: Arc<JobEnv>, task_id: String, pool: Pool) -> Result<(),
             .await?;
             "skipped"
         }
+        Ok(Outcome::NeedsReview(reason)) => {
+            tracing::info!(task_id, kind, "needs review: {reason}");
+            tasks::finish(
+                db,
+                &task_id,
+                &shared.worker_id,
+                status::NEEDS_REVIEW,
+                Some((code::NEEDS_REVIEW, &reason)),
+            )
+            .await?;
+            "needs_review"
+        }
         Ok(Outcome::AwaitChildren) => {
             tasks::await_children(db, &task_id, &shared.worker_id, None).await?;
             "awaiting_children"
@@ -189,6 +201,7 @@ pub async fn run(shared: Arc<JobEnv>, task_id: String, pool: Pool) -> Result<(),
     let event = match outcome {
         "done" => Some(crate::wire::TaskEventKind::Completed),
         "skipped" => Some(crate::wire::TaskEventKind::Skipped),
+        "needs_review" => Some(crate::wire::TaskEventKind::NeedsReview),
         "failed" => Some(crate::wire::TaskEventKind::Failed),
         "retry" => Some(crate::wire::TaskEventKind::Retrying),
         "handed_back" | "handed_off" => Some(crate::wire::TaskEventKind::Queued),
@@ -201,7 +214,7 @@ pub async fn run(shared: Arc<JobEnv>, task_id: String, pool: Pool) -> Result<(),
     }
     if matches!(
         outcome,
-        "done" | "skipped" | "failed" | "interrupted" | "awaiting_children"
+        "done" | "skipped" | "failed" | "interrupted" | "awaiting_children" | "needs_review"
     ) {
         let parent = if outcome == "awaiting_children" {
             Some(task_id.clone())

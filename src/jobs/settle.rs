@@ -16,6 +16,7 @@ pub async fn settle(shared: &JobEnv, parent_id: &str) -> Result<(), sqlx::Error>
     let kind = match outcome.0 {
         "done" => TaskEventKind::Completed,
         "failed" => TaskEventKind::Failed,
+        "needs_review" => TaskEventKind::NeedsReview,
         _ => TaskEventKind::Cancelled,
     };
     if let Some(parent) = tasks::get(&shared.db, parent_id).await?

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{JobCtx, JobError, Outcome};
 use crate::config::Config;
 use crate::failure::{Classify, code};
-use crate::providers::{AudioFetch, Fetcher, TrackInfo};
+use crate::providers::{AudioFetch, Candidate, Fetcher, TrackInfo};
 use crate::queue::Pool;
 
 /// The ledger kind.
@@ -40,6 +40,38 @@ pub struct TrackOptions {
     /// Title when neither the request nor the file has one (an upload's sanitized file name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_title: Option<String>,
+    /// A catalog track's audio, once matched: what was downloaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<Candidate>,
+    /// A person's choice of audio (`POST /tasks/{id}/match`): downloaded without a search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<Candidate>,
+    /// The ranked candidates of the last search, for review.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<Candidate>,
+    /// The searches the last match made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<String>,
+}
+
+impl TrackOptions {
+    /// A track of `provider` to fetch and process with `output`'s settings.
+    pub fn new(track: TrackInfo, provider: &str, output: &super::download::Output) -> Self {
+        Self {
+            track,
+            provider: provider.to_string(),
+            format: output.format.clone(),
+            quality: output.quality.clone(),
+            path_template: output.path_template.clone(),
+            fetched: None,
+            cover: None,
+            fallback_title: None,
+            matched: None,
+            chosen: None,
+            candidates: Vec::new(),
+            queries: Vec::new(),
+        }
+    }
 }
 
 /// `<data_dir>/staging/<task id>`, optionally emptied first.
@@ -89,11 +121,29 @@ async fn run(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> {
     result
 }
 
-async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError> {
+async fn fetch(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> {
     let config = &ctx.shared.config;
     let dir = staging_dir(config, &ctx.task.id, true)?;
-    let fetch_opts = fetch_options(config);
-    let url = opts.track.url.clone();
+    if let Some(p) = ctx.shared.providers.get(&opts.provider)
+        && p.is_catalog()
+    {
+        return super::catalog::fetch(ctx, opts, &dir).await;
+    }
+    let tmp = download(ctx, &opts.provider, &opts.track, &dir).await?;
+    fetched(ctx, opts, &dir, &tmp).await
+}
+
+/// Downloads `track`'s audio into `dir` through `provider` (which may download it itself) or
+/// the guarded fetcher, holding a connection slot of its host and a download slot of the
+/// provider; returns the file.
+pub(super) async fn download(
+    ctx: &JobCtx,
+    provider: &str,
+    track: &TrackInfo,
+    dir: &Path,
+) -> Result<PathBuf, JobError> {
+    let fetch_opts = fetch_options(&ctx.shared.config);
+    let url = track.url.clone();
     let host = url::Url::parse(&url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -108,20 +158,19 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
     };
     // The provider's own download slots (yt-dlp processes, an API's fair use).
     let _provider_slot = tokio::select! {
-        p = ctx.shared.providers.slot(&opts.provider) => p,
+        p = ctx.shared.providers.slot(provider) => p,
         _ = ctx.stop.cancelled() => return Err(JobError::Interrupted),
     };
-    let dest = dir.join("source");
-    let provider = ctx.shared.providers.get(&opts.provider);
-    let fetcher = Fetcher::new(ctx.shared.env.clone(), dir.clone(), ctx.stop.clone());
+    let provider = ctx.shared.providers.get(provider);
+    let fetcher = Fetcher::new(ctx.shared.env.clone(), dir.to_path_buf(), ctx.stop.clone());
     let to = AudioFetch {
-        staging: &dir,
+        staging: dir,
         progress: &|d, t| ctx.report_bytes_sync(d, t),
         cancel: &ctx.stop,
     };
     let own = match &provider {
         Some(p) => {
-            ctx.while_reporting("downloading", p.fetch_audio(&opts.track, &to, &fetcher))
+            ctx.while_reporting("downloading", p.fetch_audio(track, &to, &fetcher))
                 .await
         }
         None => None,
@@ -134,7 +183,7 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
                 "downloading",
                 musicd_media::fetch::fetch(
                     &url,
-                    &dir,
+                    dir,
                     &fetch_opts,
                     &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
                     &ctx.stop,
@@ -150,12 +199,25 @@ async fn fetch(ctx: &JobCtx, mut opts: TrackOptions) -> Result<Outcome, JobError
             })?
             .keep(),
     };
-    std::fs::rename(&tmp, &dest).transient_while(code::IO_ERROR, "keep download")?;
+    Ok(tmp)
+}
+
+/// Keeps a downloaded file as the task's source, fetches the cover, and hands the task to
+/// the cpu pool.
+pub(super) async fn fetched(
+    ctx: &JobCtx,
+    mut opts: TrackOptions,
+    dir: &Path,
+    tmp: &Path,
+) -> Result<Outcome, JobError> {
+    let fetch_opts = fetch_options(&ctx.shared.config);
+    let dest = dir.join("source");
+    std::fs::rename(tmp, &dest).transient_while(code::IO_ERROR, "keep download")?;
     opts.fetched = Some(dest.display().to_string());
     if let Some(cover_url) = opts.track.cover_url.clone() {
         let mut co = fetch_opts.clone();
         co.max_bytes = MAX_COVER_BYTES;
-        match musicd_media::fetch::fetch(&cover_url, &dir, &co, &|_| {}, &ctx.stop).await {
+        match musicd_media::fetch::fetch(&cover_url, dir, &co, &|_| {}, &ctx.stop).await {
             Ok(c) => {
                 let path = dir.join("cover");
                 if std::fs::rename(c.keep(), &path).is_ok() {

@@ -32,6 +32,7 @@ impl Jamendo {
             limits: ProviderLimits {
                 requests_per_minute: Some(config.requests_per_minute).filter(|n| *n > 0),
                 concurrency: Some(config.concurrency).filter(|n| *n > 0),
+                burst: None,
             },
         }
     }
@@ -251,6 +252,7 @@ impl Track {
                 .or(self.image)
                 .or_else(|| album.and_then(|a| a.image.clone()))
                 .filter(|u| !u.is_empty()),
+            ..TrackInfo::default()
         }
     }
 }

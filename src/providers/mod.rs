@@ -1,9 +1,12 @@
 //! Providers: where audio comes from. A [`Provider`] resolves a URL, or a (kind, id), into
 //! metadata and fetchable audio. The registry holds them in the order they are asked.
 
+pub mod deezer;
 pub mod http;
 pub mod jamendo;
 pub mod podcast;
+pub mod spotify;
+pub mod youtube_music;
 pub mod ytdlp;
 
 use std::path::{Path, PathBuf};
@@ -44,9 +47,106 @@ pub struct TrackInfo {
     pub comment: Option<String>,
     /// Cover image URL.
     pub cover_url: Option<String>,
+    /// Length in milliseconds, as the catalog states it (what matching compares).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    /// ISRC, as the catalog states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isrc: Option<String>,
+    /// Disc number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc_number: Option<u32>,
+    /// Number of discs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc_total: Option<u32>,
+    /// Whether the catalog marks it explicit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explicit: Option<bool>,
+    /// Record label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// MusicBrainz ids, where known.
+    #[serde(default, skip_serializing_if = "MbIds::is_empty")]
+    pub musicbrainz: MbIds,
+    /// Why the catalog lists it but it cannot be had (a local file, not available in the
+    /// market, removed): the track fails with `unavailable` and this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// MusicBrainz ids of a track.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MbIds {
+    /// Recording id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
+    /// Release id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// Release group id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_group: Option<String>,
+    /// First artist's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    /// Release track id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<String>,
+}
+
+impl MbIds {
+    /// True when no id is known.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl TrackInfo {
+    /// The track in words: `Artist, Artist – Title`, or the title, or its id.
+    pub fn label(&self) -> String {
+        match (self.title.as_deref(), self.artists.is_empty()) {
+            (Some(t), false) => format!("{} – {t}", self.artists.join(", ")),
+            (Some(t), true) => t.to_string(),
+            (None, _) => self.id.clone(),
+        }
+    }
+
+    /// Fills what this lacks from `other` (the same track from a fuller answer).
+    pub fn fill_from(&mut self, other: &TrackInfo) {
+        macro_rules! fill {
+            ($($f:ident),*) => {$(
+                if self.$f.is_none() {
+                    self.$f = other.$f.clone();
+                }
+            )*};
+        }
+        fill!(
+            title,
+            album,
+            album_artist,
+            track_number,
+            track_total,
+            date,
+            comment,
+            cover_url,
+            duration_ms,
+            isrc,
+            disc_number,
+            disc_total,
+            explicit,
+            label
+        );
+        if self.artists.is_empty() {
+            self.artists = other.artists.clone();
+        }
+        if self.genres.is_empty() {
+            self.genres = other.genres.clone();
+        }
+        if self.musicbrainz.is_empty() {
+            self.musicbrainz = other.musicbrainz.clone();
+        }
+    }
+
     /// The tags the pipeline writes for this track from `provider` (before the file's own
     /// tags fill the gaps), with the identity that makes a second download a skip.
     pub fn meta(&self, provider: &str) -> musicd_media::TrackMeta {
@@ -60,8 +160,17 @@ impl TrackInfo {
             date: self.date.clone(),
             genres: self.genres.clone(),
             comment: self.comment.clone(),
-            source_url: Some(self.url.clone()),
+            source_url: Some(self.url.clone()).filter(|u| !u.is_empty()),
             source_id: Some(format!("{provider}:{}", self.id)),
+            disc_number: self.disc_number,
+            disc_total: self.disc_total,
+            isrc: self.isrc.clone(),
+            label: self.label.clone(),
+            musicbrainz_recording_id: self.musicbrainz.recording.clone(),
+            musicbrainz_release_id: self.musicbrainz.release.clone(),
+            musicbrainz_release_group_id: self.musicbrainz.release_group.clone(),
+            musicbrainz_artist_id: self.musicbrainz.artist.clone(),
+            musicbrainz_track_id: self.musicbrainz.track.clone(),
             ..Default::default()
         }
     }
@@ -123,6 +232,8 @@ pub struct ProviderLimits {
     /// Calls to its API (or runs of its program) per minute; `None`: no budget beyond the
     /// per-host one.
     pub requests_per_minute: Option<u32>,
+    /// Calls allowed at once before the per-minute pace applies; `None`: the whole minute's.
+    pub burst: Option<u32>,
     /// Audio downloads at once across the process; `None`: only the per-host limit.
     pub concurrency: Option<u32>,
 }
@@ -153,6 +264,49 @@ pub struct Discography {
     pub name: Option<String>,
     /// The releases.
     pub releases: Vec<Release>,
+}
+
+/// A recording an audio source offers for a catalog track; scored by `matching`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct Candidate {
+    /// The audio source (`youtube_music`, `jamendo`).
+    pub source: String,
+    /// Its id there (a video id, a track id).
+    pub id: String,
+    /// What is downloaded (a watch page for yt-dlp, an audio URL).
+    pub url: String,
+    /// Title as the source shows it.
+    pub title: String,
+    /// Artists (or the channel) as the source shows them.
+    #[serde(default)]
+    pub artists: Vec<String>,
+    /// Album, when the source names one.
+    pub album: Option<String>,
+    /// Length in milliseconds.
+    pub duration_ms: Option<u64>,
+    /// Whether the source marks it explicit (`None`: it does not say).
+    pub explicit: Option<bool>,
+    /// An official upload: a YouTube Music "song" result or a "Topic" channel, a catalog track.
+    #[serde(default)]
+    pub official: bool,
+    /// The search that found it.
+    #[serde(default)]
+    pub query: String,
+    /// Score from 0 to 100 (set by matching).
+    #[serde(default)]
+    pub score: f64,
+    /// What raised or lowered the score, in words.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// One search an audio source is asked.
+#[derive(Clone, Debug)]
+pub struct AudioQuery {
+    /// The words (or an ISRC).
+    pub text: String,
+    /// Songs only (catalog tracks, YouTube Music's "songs" filter), or videos.
+    pub songs: bool,
 }
 
 /// Where a provider that downloads audio itself puts it, and how it reports.
@@ -205,6 +359,19 @@ pub trait Provider: Send + Sync {
         _artist: &str,
         _fetch: &Fetcher,
     ) -> Option<Result<Discography, JobError>> {
+        None
+    }
+    /// A catalog (Spotify, Deezer, MusicBrainz) says what a track is but has no audio: its
+    /// tracks are matched against the audio sources.
+    fn is_catalog(&self) -> bool {
+        false
+    }
+    /// As an audio source: the recordings it offers for `query`. `None`: not an audio source.
+    async fn search_audio(
+        &self,
+        _query: &AudioQuery,
+        _fetch: &Fetcher,
+    ) -> Option<Result<Vec<Candidate>, JobError>> {
         None
     }
     /// Whether it can work now (a program is installed, a credential is set); the reason when
@@ -382,6 +549,61 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// One call to `provider`'s API with any method and body, after its pause and budget; the
+    /// answer comes back whatever its status, except 429 (the provider pauses for its
+    /// `Retry-After`, and the task waits) and 5xx (retried later). `label` names the upstream
+    /// in messages.
+    pub async fn api(
+        &self,
+        provider: &str,
+        label: &str,
+        req: musicd_media::request::Request,
+        max: u64,
+    ) -> Result<musicd_media::request::Answer, JobError> {
+        self.env
+            .providers
+            .admit(provider, &self.env.limits, &self.cancel)
+            .await?;
+        let mut opts = self.options.clone();
+        opts.max_bytes = max;
+        let a = musicd_media::request::send(&req, &opts, &self.cancel)
+            .await
+            .map_err(crate::failure::pipeline_error)?;
+        match a.status {
+            429 => {
+                let wait = a.retry_after.unwrap_or(std::time::Duration::from_secs(5));
+                self.env.limits.pause_host(&provider_key(provider), wait);
+                Err(JobError::Transient {
+                    code: code::RATE_LIMITED,
+                    message: format!("{label} asked us to wait {} s (HTTP 429)", wait.as_secs()),
+                    retry_after: Some(wait),
+                })
+            }
+            s @ 500..=599 => Err(JobError::Transient {
+                code: code::UPSTREAM_ERROR,
+                message: format!("{label} answered HTTP {s}"),
+                retry_after: a.retry_after,
+            }),
+            _ => Ok(a),
+        }
+    }
+}
+
+/// Reads an upstream's JSON answer; a malformed one is a transient `upstream_error` that
+/// names the upstream and what was wrong.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    label: &str,
+    bytes: &[u8],
+) -> Result<T, JobError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        JobError::transient(
+            code::UPSTREAM_ERROR,
+            format!("{label} answered with malformed JSON: {e}"),
+        )
+    })
+}
+
 /// The key under which a provider's pause is kept with the host pauses.
 pub fn provider_key(provider: &str) -> String {
     format!("provider:{provider}")
@@ -399,7 +621,14 @@ impl Budget {
             rate: l
                 .requests_per_minute
                 .and_then(std::num::NonZeroU32::new)
-                .map(|n| governor::RateLimiter::direct(governor::Quota::per_minute(n))),
+                .map(|n| {
+                    let quota = governor::Quota::per_minute(n);
+                    let quota = match l.burst.and_then(std::num::NonZeroU32::new) {
+                        Some(b) => quota.allow_burst(b),
+                        None => quota,
+                    };
+                    governor::RateLimiter::direct(quota)
+                }),
             slots: l
                 .concurrency
                 .filter(|n| *n > 0)
@@ -425,6 +654,7 @@ pub fn looks_like_feed(body: &[u8], content_type: Option<&str>) -> bool {
 #[derive(Clone)]
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
+    spotify: Arc<spotify::Spotify>,
     budgets: Arc<std::collections::HashMap<&'static str, Budget>>,
 }
 
@@ -439,11 +669,17 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// Every provider, configured.
     pub fn new(config: &crate::config::Config) -> Self {
+        let spotify = Arc::new(spotify::Spotify::new(&config.providers.spotify));
         let providers: Vec<Arc<dyn Provider>> = vec![
             Arc::new(podcast::Podcast),
             Arc::new(http::Http),
             Arc::new(jamendo::Jamendo::new(&config.providers.jamendo)),
             Arc::new(ytdlp::Ytdlp::new(&config.providers.ytdlp)),
+            spotify.clone(),
+            Arc::new(deezer::Deezer::new(&config.providers.deezer)),
+            Arc::new(youtube_music::YoutubeMusic::new(
+                &config.providers.youtube_music,
+            )),
         ];
         let budgets = providers
             .iter()
@@ -451,8 +687,14 @@ impl Registry {
             .collect();
         Self {
             providers,
+            spotify,
             budgets: Arc::new(budgets),
         }
+    }
+
+    /// The Spotify provider itself, for connecting an account.
+    pub fn spotify(&self) -> Arc<spotify::Spotify> {
+        self.spotify.clone()
     }
 
     /// Waits until `provider` may make one more request: its pause (after a `Retry-After`)

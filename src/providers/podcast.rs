@@ -129,6 +129,7 @@ pub fn parse(body: &[u8], feed_url: &str) -> Result<Resolved, JobError> {
             genres: vec!["Podcast".into()],
             comment: summary,
             cover_url: episode_cover,
+            ..TrackInfo::default()
         });
     }
     // Number episodes from the oldest: by date when every episode has one, else by the

@@ -15,6 +15,8 @@ const PUBLIC: &[&str] = &[
     "/api/v1/health",
     "/api/v1/healthz",
     "/api/v1/readyz",
+    // Spotify's redirect back: the single-use state of a connect is its credential.
+    "/api/v1/providers/spotify/callback",
 ];
 
 /// Routes that take a signed link instead of a token: a token alone is refused too.

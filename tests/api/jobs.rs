@@ -31,22 +31,14 @@ async fn a_track_job_fetches_then_places_a_tagged_file() {
     let up = Upstream::start().await;
     let audio = Arc::new(tone(dirs.tmp.path(), "song.mp3", 550, 2));
     up.set("song.mp3", Entry::File(audio, "audio/mpeg"));
-    let job = TrackOptions {
-        track: TrackInfo {
-            id: "song-1".into(),
-            url: up.url("song.mp3"),
-            title: Some("Direct Run".into()),
-            artists: vec!["The Runners".into()],
-            ..TrackInfo::default()
-        },
-        provider: "http".into(),
-        format: None,
-        quality: None,
-        path_template: None,
-        fetched: None,
-        cover: None,
-        fallback_title: None,
+    let track = TrackInfo {
+        id: "song-1".into(),
+        url: up.url("song.mp3"),
+        title: Some("Direct Run".into()),
+        artists: vec!["The Runners".into()],
+        ..TrackInfo::default()
     };
+    let job = TrackOptions::new(track, "http", &Default::default());
     assert_eq!(TrackOptions::POOL, Pool::Io);
     let new = NewTask {
         max_attempts: 3,

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod catalogs;
 mod cli;
 mod credentials;
 // Shared with the benches, which use parts the tests do not.
@@ -21,6 +22,7 @@ mod jobs;
 mod kit;
 mod library;
 mod library_safety;
+mod matching;
 mod queue;
 mod upstream;
 mod watches;

@@ -211,16 +211,16 @@ fn blocked(msg: impl Into<String>) -> PipelineError {
     PipelineError::new(ErrorCode::BlockedAddress, msg)
 }
 
-fn upstream_permanent(msg: impl Into<String>) -> PipelineError {
+pub(crate) fn upstream_permanent(msg: impl Into<String>) -> PipelineError {
     PipelineError::new(ErrorCode::UpstreamError, msg)
 }
 
-fn upstream_transient(msg: impl Into<String>) -> PipelineError {
+pub(crate) fn upstream_transient(msg: impl Into<String>) -> PipelineError {
     PipelineError::transient(ErrorCode::UpstreamError, msg)
 }
 
 /// Check scheme and literal IP hosts (which never reach the resolver).
-fn check_url(url: &Url, opts: &FetchOptions) -> Result<()> {
+pub(crate) fn check_url(url: &Url, opts: &FetchOptions) -> Result<()> {
     let allow_private = opts.allow_private;
     let refuse = |ip: IpAddr| refuses(ip, allow_private, &opts.allow_ips);
     if !matches!(url.scheme(), "http" | "https") {
@@ -250,7 +250,7 @@ pub fn literal_address(host: &str) -> Option<IpAddr> {
     (lower == "localhost" || lower.ends_with(".localhost")).then_some(IpAddr::from([127, 0, 0, 1]))
 }
 
-fn build_client(opts: &FetchOptions) -> Result<reqwest::Client> {
+pub(crate) fn build_client(opts: &FetchOptions) -> Result<reqwest::Client> {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(opts.connect_timeout)
@@ -276,7 +276,7 @@ fn build_client(opts: &FetchOptions) -> Result<reqwest::Client> {
         .map_err(|e| upstream_permanent(format!("HTTP client: {e}")))
 }
 
-fn classify_reqwest(e: &reqwest::Error) -> PipelineError {
+pub(crate) fn classify_reqwest(e: &reqwest::Error) -> PipelineError {
     // Find our resolver's refusal anywhere in the cause chain.
     let mut src: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = src {
@@ -288,13 +288,13 @@ fn classify_reqwest(e: &reqwest::Error) -> PipelineError {
     upstream_transient(format!("transfer failed: {e}"))
 }
 
-fn same_origin(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
+pub(crate) fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim();
     v.parse::<u64>().ok().map(Duration::from_secs)
 }

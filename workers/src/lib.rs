@@ -7,6 +7,7 @@ pub mod error;
 pub mod fetch;
 pub mod fuzz;
 pub mod probe;
+pub mod request;
 
 pub use error::{ErrorCode, PipelineError};
 pub mod dsp;

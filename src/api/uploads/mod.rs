@@ -135,20 +135,20 @@ async fn submit(
     name: Option<&str>,
     fields: &HashMap<String, String>,
 ) -> ApiResult<tasks::Task> {
-    let opts = TrackOptions {
-        track: track_info(id, fields),
-        provider: "upload".into(),
+    let output = crate::jobs::download::Output {
         format: fields.get("format").cloned(),
         quality: fields.get("quality").cloned(),
         path_template: None,
-        fetched: None,
-        cover: None,
+    };
+    let opts = TrackOptions {
         fallback_title: name_title(name),
+        ..TrackOptions::new(track_info(id, fields), "upload", &output)
     };
     let new = NewTask {
         pool: Pool::Cpu.as_str().into(),
         owner_id: Some(owner.to_string()),
         source: Some(format!("upload:{}", name_title(name).unwrap_or_default())),
+        title: opts.track.title.clone().or_else(|| name_title(name)),
         max_attempts: i64::from(app.config.queue.max_attempts),
         ..crate::jobs::new_task(&opts)
     };

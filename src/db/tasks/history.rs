@@ -40,7 +40,10 @@ pub async fn stats(db: &Db, owner_id: Option<&str>) -> Result<Stats, sqlx::Error
             if st == status::DONE {
                 s.bytes_downloaded += bytes;
             }
-            if matches!(st.as_str(), "done" | "failed" | "skipped" | "cancelled") {
+            if matches!(
+                st.as_str(),
+                "done" | "failed" | "skipped" | "cancelled" | "needs_review"
+            ) {
                 s.tracks_last_24h += recent;
             }
             s.tracks.insert(st, n);

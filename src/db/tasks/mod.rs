@@ -31,6 +31,8 @@ pub mod status {
     pub const CANCELLED: &str = "cancelled";
     /// Nothing to do (already present).
     pub const SKIPPED: &str = "skipped";
+    /// Ended without a download: no audio was sure enough; a person picks one.
+    pub const NEEDS_REVIEW: &str = "needs_review";
 }
 
 /// One row of the ledger.
@@ -66,6 +68,8 @@ pub struct Task {
     pub error_code: Option<String>,
     /// What was asked for (a URL, a path).
     pub source: Option<String>,
+    /// What it is, in words: `Artist – Title` for a track, the album's or playlist's title.
+    pub title: Option<String>,
     /// Job options (stored as JSON text, shown as JSON).
     #[serde(serialize_with = "raw_json")]
     #[schema(value_type = Object)]
@@ -98,7 +102,7 @@ fn raw_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
 }
 
 const COLUMNS: &str = "id, parent_id, owner_id, kind, pool, status, stage, progress, bytes_done, \
-    bytes_total, attempts, max_attempts, error, error_code, source, options, output_path, \
+    bytes_total, attempts, max_attempts, error, error_code, source, title, options, output_path, \
     idempotency_key, worker_id, lease_until, run_after, created_at, updated_at, started_at, finished_at";
 
 /// What a new ledger row needs.
@@ -114,6 +118,8 @@ pub struct NewTask {
     pub parent_id: Option<String>,
     /// What was asked for.
     pub source: Option<String>,
+    /// What it is, in words (a track's `Artist – Title`).
+    pub title: Option<String>,
     /// Job options (JSON).
     pub options: serde_json::Value,
     /// Identity of the request.
@@ -132,8 +138,8 @@ pub async fn insert(db: &Db, new: &NewTask) -> Result<Result<Task, String>, sqlx
         .map(|k| format!("{}:{k}", new.owner_id.as_deref().unwrap_or("-")));
     let row = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO tasks (id, parent_id, owner_id, kind, pool, status, max_attempts, source, \
-         options, idempotency_key, active_key, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11)
+         options, idempotency_key, active_key, created_at, updated_at, title)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11, $12)
          ON CONFLICT (active_key) DO NOTHING RETURNING {COLUMNS}"
     )))
     .bind(new_id())
@@ -147,6 +153,7 @@ pub async fn insert(db: &Db, new: &NewTask) -> Result<Result<Task, String>, sqlx
     .bind(&new.idempotency_key)
     .bind(&active_key)
     .bind(now)
+    .bind(&new.title)
     .fetch_optional(&db.pool)
     .await?;
     match row {
@@ -186,7 +193,7 @@ pub struct Filter {
     pub top_level: bool,
     /// Only finished tasks (history).
     pub finished_only: bool,
-    /// Text search over source, output path and error (case-insensitive substring).
+    /// Text search over title, source, output path and error (case-insensitive substring).
     pub q: Option<String>,
     /// Keyset cursor: tasks created before this `(created_at, id)`.
     pub before: Option<(i64, String)>,
@@ -219,11 +226,12 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Er
         sql += " AND status NOT IN ('queued', 'running', 'processing')";
     }
     if f.q.is_some() {
-        let (a, b, c) = (p(), p(), p());
+        let (a, b, c, d) = (p(), p(), p(), p());
         sql += &format!(
             " AND (LOWER(COALESCE(source, '')) LIKE {a} ESCAPE '\\' \
              OR LOWER(COALESCE(output_path, '')) LIKE {b} ESCAPE '\\' \
-             OR LOWER(COALESCE(error, '')) LIKE {c} ESCAPE '\\')"
+             OR LOWER(COALESCE(error, '')) LIKE {c} ESCAPE '\\' \
+             OR LOWER(COALESCE(title, '')) LIKE {d} ESCAPE '\\')"
         );
     }
     if f.before.is_some() {
@@ -243,7 +251,11 @@ pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Er
     }
     if let Some(text) = &f.q {
         let pattern = format!("%{}%", like_escape(&text.to_lowercase()));
-        q = q.bind(pattern.clone()).bind(pattern.clone()).bind(pattern);
+        q = q
+            .bind(pattern.clone())
+            .bind(pattern.clone())
+            .bind(pattern.clone())
+            .bind(pattern);
     }
     if let Some((at, id)) = &f.before {
         q = q.bind(*at).bind(*at).bind(id.clone());
@@ -318,6 +330,16 @@ pub async fn set_options(db: &Db, id: &str, options: &str) -> Result<(), sqlx::E
     sqlx::query("UPDATE tasks SET options = $2 WHERE id = $1")
         .bind(id)
         .bind(options)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Names what a task is, in words (a release's title once it is resolved).
+pub async fn set_title(db: &Db, id: &str, title: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET title = $2 WHERE id = $1")
+        .bind(id)
+        .bind(title)
         .execute(&db.pool)
         .await?;
     Ok(())

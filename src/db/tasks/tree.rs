@@ -70,25 +70,43 @@ pub async fn children_outcome(
     if active > 0 {
         return Ok(None);
     }
-    let (done, skipped, failed, cancelled) = (
+    let (done, skipped, failed, cancelled, review) = (
         n(status::DONE),
         n(status::SKIPPED),
         n(status::FAILED),
         n(status::CANCELLED),
+        n(status::NEEDS_REVIEW),
     );
-    let total = done + skipped + failed + cancelled;
-    Ok(Some(if total == 0 || (failed == 0 && cancelled == 0) {
-        (status::DONE, None)
-    } else if done + skipped > 0 {
-        (
-            status::DONE,
-            Some(format!("{failed} of {total} failed, {cancelled} cancelled")),
-        )
-    } else if failed > 0 {
-        (status::FAILED, Some(format!("all {failed} failed")))
+    let total = done + skipped + failed + cancelled + review;
+    let review_note = if review > 0 {
+        format!(", {review} need review")
     } else {
-        (status::CANCELLED, None)
-    }))
+        String::new()
+    };
+    Ok(Some(
+        if total == 0 || (failed == 0 && cancelled == 0 && review == 0) {
+            (status::DONE, None)
+        } else if done + skipped > 0 {
+            (
+                status::DONE,
+                Some(format!(
+                    "{failed} of {total} failed, {cancelled} cancelled{review_note}"
+                )),
+            )
+        } else if failed > 0 {
+            (
+                status::FAILED,
+                Some(format!("all {failed} failed{review_note}")),
+            )
+        } else if review > 0 {
+            (
+                status::NEEDS_REVIEW,
+                Some(format!("{review} of {total} need review")),
+            )
+        } else {
+            (status::CANCELLED, None)
+        },
+    ))
 }
 
 /// Ends a parent that waits on children with `outcome` (from [`children_outcome`]); false when
@@ -172,6 +190,45 @@ pub async fn retry_failed(
     .await
 }
 
+/// Runs a track that ended `needs_review` or `failed` again with new `options` (a person's
+/// choice of audio), with `extra` more attempts; its parent waits on it again. Returns
+/// `(id, pool)` to enqueue, or `None` when the task is not in such a state.
+pub async fn reopen(
+    db: &Db,
+    id: &str,
+    options: &str,
+    extra: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let now = now_ms();
+    let row: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "UPDATE tasks SET status = 'queued', pool = 'io', stage = 'fetch', options = $2,
+            error = NULL, error_code = NULL, finished_at = NULL, progress = 0,
+            max_attempts = attempts + $3, run_after = NULL, updated_at = $4, held = 0
+         WHERE id = $1 AND status IN ('needs_review', 'failed')
+         RETURNING id, pool, parent_id",
+    )
+    .bind(id)
+    .bind(options)
+    .bind(extra)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some((id, pool, parent)) = row else {
+        return Ok(None);
+    };
+    if let Some(parent) = parent {
+        sqlx::query(
+            "UPDATE tasks SET status = 'processing', error = NULL, error_code = NULL,
+                finished_at = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(parent)
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    }
+    Ok(Some((id, pool)))
+}
+
 /// Inserts many children of a parent in one transaction.
 /// Children past the first `window` are held: queueable only once released.
 pub async fn insert_children(
@@ -186,8 +243,8 @@ pub async fn insert_children(
         let now = now_ms() + i as i64 / 1000;
         let t = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tasks (id, parent_id, owner_id, kind, pool, status, stage, max_attempts, source,
-                options, idempotency_key, held, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $12, $11, $11) RETURNING {COLUMNS}"
+                options, idempotency_key, held, created_at, updated_at, title)
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $12, $11, $11, $13) RETURNING {COLUMNS}"
         )))
         .bind(new_id())
         .bind(&parent.id)
@@ -201,6 +258,7 @@ pub async fn insert_children(
         .bind(&c.idempotency_key)
         .bind(now)
         .bind(i64::from(i >= window))
+        .bind(&c.title)
         .fetch_one(&mut *tx)
         .await?;
         out.push(t);

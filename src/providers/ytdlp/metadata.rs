@@ -121,6 +121,12 @@ pub(super) fn track_from(v: &Value, page: Option<&str>) -> Option<TrackInfo> {
             .map(|d| d.chars().take(MAX_COMMENT_CHARS).collect::<String>())
             .map(|d| d.trim().to_string()),
         cover_url,
+        duration_ms: v
+            .get("duration")
+            .and_then(Value::as_f64)
+            .filter(|d| *d > 0.0)
+            .map(|d| (d * 1000.0).round() as u64),
+        ..TrackInfo::default()
     })
 }
 

@@ -90,6 +90,7 @@ impl Ytdlp {
             limits: ProviderLimits {
                 requests_per_minute: Some(config.requests_per_minute).filter(|n| *n > 0),
                 concurrency: Some(config.concurrency).filter(|n| *n > 0),
+                burst: None,
             },
             version: Mutex::new(None),
         }
