@@ -224,6 +224,7 @@ impl Application {
             local_user,
             events,
             shutdown: CancellationToken::new(),
+            listen: addr,
             config,
             db,
             queue,

@@ -56,7 +56,7 @@ fn redirect_uri(app: &AppState) -> String {
     if !configured.is_empty() {
         return configured.clone();
     }
-    let mut addr = app.config.listen;
+    let mut addr = app.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

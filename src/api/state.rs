@@ -19,6 +19,8 @@ use crate::queue::Queue;
 pub struct App {
     /// Effective configuration.
     pub config: Config,
+    /// The address the API listens on (the real port when `listen` asked for port 0).
+    pub listen: std::net::SocketAddr,
     /// State database.
     pub db: Db,
     /// Job queue.

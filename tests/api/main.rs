@@ -24,6 +24,7 @@ mod library;
 mod library_safety;
 mod matching;
 mod queue;
+mod spotify;
 mod upstream;
 mod watches;
 mod ytdlp;
