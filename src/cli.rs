@@ -62,7 +62,13 @@ enum Command {
         /// Folder to scan [default: the library].
         dir: Option<PathBuf>,
     },
-    /// Ask a running daemon to download a URL (needs an API key; see MUSICD_API_KEY).
+    /// Sign in to a running daemon once: asks for the user name and password and keeps an API
+    /// key for this machine in ~/.config/musicd/client.toml (mode 0600).
+    Login(crate::client::LoginArgs),
+    /// Revoke the key `musicd login` kept, and forget it.
+    Logout(crate::client::ConnectArgs),
+    /// Ask a running daemon to download any link: Spotify, Deezer, MusicBrainz, Jamendo, a
+    /// feed, a page or a file (needs `musicd login` or an API key).
     Add(crate::client::AddArgs),
     /// List a running daemon's tasks, newest first.
     Tasks(crate::client::TasksArgs),
@@ -182,6 +188,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Worker => daemon(config, Role::Worker).await,
         Command::Import(_) => unreachable!("handled before the runtime starts"),
         Command::Add(args) => Ok(crate::client::add(&config, args).await),
+        Command::Login(args) => Ok(crate::client::login(&config, args).await),
+        Command::Logout(args) => Ok(crate::client::logout(&config, args).await),
         Command::Tasks(args) => Ok(crate::client::tasks(&config, args).await),
         Command::Task(args) => Ok(crate::client::task(&config, args).await),
         Command::Watch { command } => Ok(crate::client::watch(&config, command).await),

@@ -18,10 +18,21 @@ pub struct ConnectArgs {
     pub(super) api_key: Option<String>,
 }
 
+/// `musicd login`: sign in once and keep a key for this machine.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Daemon URL, e.g. http://127.0.0.1:7171 [default: `[client] url`, else http://<listen>]
+    #[arg(long = "url", env = "MUSICD_URL", value_name = "URL")]
+    pub(super) daemon_url: Option<String>,
+    /// User name [default: asked]
+    #[arg(long)]
+    pub(super) user: Option<String>,
+}
+
 /// `musicd add`: ask the daemon to download something.
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// What to download: a file, page or feed URL.
+    /// What to download: a Spotify, Deezer, MusicBrainz or Jamendo link, a feed, a page or a file.
     #[arg(value_name = "URL")]
     pub(super) source: String,
     /// Output format: copy, mp3, opus, flac, vorbis or wav [default: the daemon's `[media] format`]
@@ -36,6 +47,9 @@ pub struct AddArgs {
     /// Show progress until the download ends; the exit status is 0 only if every track succeeded.
     #[arg(long)]
     pub(super) follow: bool,
+    /// Only show what the link is and its tracks (which are already in the library).
+    #[arg(long, conflicts_with = "follow")]
+    pub(super) dry_run: bool,
     #[command(flatten)]
     pub(super) connect: ConnectArgs,
 }

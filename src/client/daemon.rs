@@ -6,7 +6,7 @@ use super::*;
 /// How to get a key, for when none is configured.
 pub(super) fn no_key_help(root: &str) -> String {
     format!(
-        "no API key: pass --api-key, set MUSICD_API_KEY, or set `api_key` in the [client] section of the config file.
+        "no API key: run `musicd login --url {root}`, or pass --api-key, set MUSICD_API_KEY, or set `api_key` in the [client] section of the config file.
 To create a key, log in and ask for one with the `write` scope (it is shown only once):
   TOKEN=$(curl -s {root}/api/v1/auth/login -H 'content-type: application/json' \\
       -d '{{\"username\":\"USER\",\"password\":\"PASSWORD\"}}' | jq -r .data.access_token)
@@ -63,11 +63,19 @@ pub(super) struct Daemon {
 
 impl Daemon {
     pub(super) fn new(config: &Config, args: ConnectArgs) -> Result<Self, ClientError> {
-        let root = resolve_root(args.daemon_url, config)?;
+        // After flags, variables and `[client]`: what `musicd login` kept.
+        let kept = super::login::saved();
+        let url = args.daemon_url.or_else(|| {
+            kept.as_ref()
+                .filter(|_| config.client.url.trim().is_empty())
+                .map(|k| k.url.clone())
+        });
+        let root = resolve_root(url, config)?;
         let key = args
             .api_key
             .filter(|k| !k.trim().is_empty())
             .or_else(|| Some(config.client.api_key.clone()).filter(|k| !k.trim().is_empty()))
+            .or_else(|| kept.map(|k| k.api_key).filter(|k| !k.is_empty()))
             .ok_or_else(|| ClientError::Usage(no_key_help(&root)))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("musicd/", env!("CARGO_PKG_VERSION")))
@@ -115,8 +123,13 @@ impl Daemon {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
+        // `musicd login` has no key yet: it signs in with a token.
+        let req = if self.key.is_empty() {
+            req
+        } else {
+            req.header("x-api-key", &self.key)
+        };
         let resp = req
-            .header("x-api-key", &self.key)
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await

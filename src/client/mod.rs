@@ -7,6 +7,7 @@
 mod args;
 mod daemon;
 mod follow;
+mod login;
 mod render;
 mod verbs;
 mod watch;
@@ -14,6 +15,7 @@ mod wire;
 pub use args::*;
 use daemon::*;
 use follow::*;
+use login::*;
 use render::*;
 use verbs::*;
 use watch::*;
@@ -55,6 +57,16 @@ pub async fn watch(config: &Config, command: WatchCommand) -> ExitCode {
 /// Runs `musicd add`.
 pub async fn add(config: &Config, args: AddArgs) -> ExitCode {
     report(add_inner(config, args).await)
+}
+
+/// Runs `musicd login`.
+pub async fn login(config: &Config, args: LoginArgs) -> ExitCode {
+    report(login_inner(config, args).await)
+}
+
+/// Runs `musicd logout`.
+pub async fn logout(config: &Config, args: ConnectArgs) -> ExitCode {
+    report(logout_inner(config, args).await)
 }
 
 /// Runs `musicd tasks`.

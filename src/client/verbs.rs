@@ -4,6 +4,15 @@ use super::*;
 
 pub(super) async fn add_inner(config: &Config, args: AddArgs) -> Result<ExitCode, ClientError> {
     let daemon = Daemon::new(config, args.connect)?;
+    if args.dry_run {
+        let req = daemon
+            .http
+            .get(daemon.url(&["resolve"]))
+            .query(&[("url", &args.source)]);
+        let info: Value = daemon.call(req).await?;
+        print_link(&info);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut body = json!({ "url": args.source });
     for (k, v) in [
         ("format", &args.format),
@@ -44,6 +53,51 @@ pub(super) async fn add_inner(config: &Config, args: AddArgs) -> Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
     Follow::new(task_id).run(&daemon).await
+}
+
+/// What `GET /resolve` says of a link, for people.
+fn print_link(info: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    println!(
+        "{} {} {}: {}",
+        s(&info["provider"]),
+        s(&info["kind"]),
+        s(&info["id"]),
+        info["title"].as_str().unwrap_or("(untitled)")
+    );
+    for (n, t) in info["tracks"].as_array().into_iter().flatten().enumerate() {
+        let artists: Vec<String> = t["artists"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect();
+        let secs = t["duration_ms"].as_u64().unwrap_or(0) / 1000;
+        let mark = if t["in_library"] == json!(true) {
+            "  (in the library)".to_string()
+        } else if let Some(why) = t["unavailable"].as_str() {
+            format!("  (unavailable: {why})")
+        } else {
+            String::new()
+        };
+        println!(
+            "{:>4}. {} – {} [{}:{:02}]{mark}",
+            n + 1,
+            artists.join(", "),
+            t["title"].as_str().unwrap_or("?"),
+            secs / 60,
+            secs % 60
+        );
+    }
+    for r in info["releases"].as_array().into_iter().flatten() {
+        println!(
+            "  {} {} ({}, {})",
+            s(&r["date"]),
+            s(&r["title"]),
+            s(&r["release_type"]),
+            s(&r["id"])
+        );
+    }
 }
 
 pub(super) async fn tasks_inner(config: &Config, args: TasksArgs) -> Result<ExitCode, ClientError> {

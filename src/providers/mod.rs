@@ -179,6 +179,8 @@ impl TrackInfo {
 /// What a URL or id resolved to.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+// One value per resolve, moved once: boxing the track would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Resolved {
     /// One track.
     Track {

@@ -22,6 +22,7 @@ mod jobs;
 mod kit;
 mod library;
 mod library_safety;
+mod links;
 mod matching;
 mod queue;
 mod spotify;
