@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod catalog_watches;
 mod catalogs;
 mod cli;
 mod credentials;
