@@ -127,13 +127,14 @@ pub struct Change {
 }
 
 /// Reads the source: `None` when it says it has not changed (304, or the same items in
-/// the same order as last time).
+/// the same order as last time), unless `whole` asks for it anyway (failed items are due).
 async fn read_source(
     shared: &Env,
     w: &Watch,
     fetch: &Fetcher,
+    whole: bool,
 ) -> Result<Option<Snapshot>, JobError> {
-    let first = w.baseline == 0;
+    let first = w.baseline == 0 || whole;
     let (resolved, etag, last_modified) = if w.provider == "podcast" {
         let (etag, lm) = if first {
             (None, None)
@@ -212,7 +213,16 @@ pub async fn plan(env: &Env, w: &Watch, fetch: &Fetcher, dry_run: bool) -> Resul
         kept: Vec::new(),
         dry_run,
     };
-    let Some(snap) = read_source(env, w, fetch).await? else {
+    let retry_after = env.limits.watch().retry_failed_after;
+    let known: HashMap<String, watches::Item> = watches::items(&env.db, &w.id)
+        .await?
+        .into_iter()
+        .map(|i| (i.item_id.clone(), i))
+        .collect();
+    let retries_due = known
+        .values()
+        .any(|i| i.present == 1 && i.ignored == 0 && retry_due(i, retry_after));
+    let Some(snap) = read_source(env, w, fetch, retries_due).await? else {
         return Ok(Plan {
             report,
             change: None,
@@ -220,11 +230,6 @@ pub async fn plan(env: &Env, w: &Watch, fetch: &Fetcher, dry_run: bool) -> Resul
     };
     report.changed = true;
     report.total = snap.tracks.len();
-    let known: HashMap<String, watches::Item> = watches::items(&env.db, &w.id)
-        .await?
-        .into_iter()
-        .map(|i| (i.item_id.clone(), i))
-        .collect();
     let now_ids: HashSet<&str> = snap.tracks.iter().map(|t| t.id.as_str()).collect();
     let mut added: Vec<TrackInfo> = Vec::new();
     let mut seen_now = HashSet::new();
@@ -233,8 +238,13 @@ pub async fn plan(env: &Env, w: &Watch, fetch: &Fetcher, dry_run: bool) -> Resul
         if !seen_now.insert(t.id.as_str()) {
             continue;
         }
-        if known.get(&t.id).is_none_or(|i| i.present == 0) {
-            added.push(t.clone());
+        match known.get(&t.id) {
+            None => added.push(t.clone()),
+            Some(i) if i.ignored != 0 => {}
+            Some(i) if i.present == 0 => added.push(t.clone()),
+            // A failed item is tried again once `watch.retry_failed_after` has passed.
+            Some(i) if retry_due(i, retry_after) => added.push(t.clone()),
+            Some(_) => {}
         }
     }
     let removed: Vec<&watches::Item> = known
@@ -267,6 +277,13 @@ pub async fn plan(env: &Env, w: &Watch, fetch: &Fetcher, dry_run: bool) -> Resul
             gone,
         }),
     })
+}
+
+/// Whether a failed item's task ended longer than `after` ago.
+fn retry_due(i: &watches::Item, after: std::time::Duration) -> bool {
+    matches!(i.task_status.as_deref(), Some("failed"))
+        && i.task_finished_at
+            .is_some_and(|at| at + after.as_millis() as i64 <= crate::db::now_ms())
 }
 
 /// Rewrites a watch's `.m3u8` from the files of its present items, in source order.

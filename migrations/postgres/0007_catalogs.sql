@@ -11,3 +11,6 @@ CREATE TABLE match_choices (
     chosen_at BIGINT NOT NULL,
     PRIMARY KEY (owner_id, catalog_key)
 );
+
+-- A watch's item a person chose not to download (PATCH /watches/{id}/items/{item}).
+ALTER TABLE watch_items ADD COLUMN ignored BIGINT NOT NULL DEFAULT 0;

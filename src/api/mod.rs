@@ -27,6 +27,7 @@ pub mod tasks;
 pub mod types;
 pub mod uploads;
 pub mod users;
+pub mod watch_items;
 pub mod watches;
 
 use std::time::{Duration, Instant};
@@ -150,6 +151,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(watches::check_all))
         .routes(routes!(watches::get, watches::patch, watches::delete))
         .routes(routes!(watches::check))
+        .routes(routes!(watch_items::list))
+        .routes(routes!(watch_items::patch))
         .routes(routes!(watches::get_config, watches::put_config))
         .routes(routes!(
             credentials::get,

@@ -267,7 +267,7 @@ pub async fn list(
 }
 
 /// The watch, if the caller may see it (its owner or an admin); 404 otherwise.
-async fn owned(app: &AppState, id: &Identity, watch_id: &str) -> ApiResult<Watch> {
+pub(super) async fn owned(app: &AppState, id: &Identity, watch_id: &str) -> ApiResult<Watch> {
     match watches::get(&app.db, watch_id).await? {
         Some(w) if id.may_access(Some(&w.owner_id)) => Ok(w),
         _ => Err(ApiError::not_found(format!("no watch {watch_id}"))),
@@ -458,6 +458,8 @@ pub struct WatchConfigPatch {
     pub max_concurrent_checks: Option<u32>,
     /// Random delay before a scheduled check (`30s`, `2m`).
     pub jitter: Option<String>,
+    /// How long after a failed download a check tries the item again (`24h`).
+    pub retry_failed_after: Option<String>,
 }
 
 /// Change the watch settings. Every process applies them within a few seconds.
@@ -477,6 +479,10 @@ pub async fn put_config(
     if let Some(j) = &p.jitter {
         w.jitter = humantime::parse_duration(j)
             .map_err(|e| ApiError::validation(Some("jitter"), format!("`{j}`: {e}")))?;
+    }
+    if let Some(r) = &p.retry_failed_after {
+        w.retry_failed_after = humantime::parse_duration(r)
+            .map_err(|e| ApiError::validation(Some("retry_failed_after"), format!("`{r}`: {e}")))?;
     }
     w.validate()
         .map_err(|(field, m)| ApiError::validation(Some(field), m))?;

@@ -72,6 +72,10 @@ pub struct WatchConfig {
     #[serde(with = "humantime_serde")]
     #[schema(value_type = String)]
     pub jitter: Duration,
+    /// An item whose download failed is tried again by the first check this long after.
+    #[serde(with = "humantime_serde")]
+    #[schema(value_type = String)]
+    pub retry_failed_after: Duration,
 }
 
 impl Default for WatchConfig {
@@ -81,6 +85,7 @@ impl Default for WatchConfig {
             default_schedule: "0 */6 * * *".into(),
             max_concurrent_checks: 4,
             jitter: Duration::from_secs(30),
+            retry_failed_after: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -315,17 +315,57 @@ pub struct Item {
     pub track: String,
     /// The task that downloaded it, if any.
     pub task_id: Option<String>,
+    /// 1 when a person chose not to download it.
+    pub ignored: i64,
+    /// Its task's status, if it has one.
+    pub task_status: Option<String>,
+    /// When its task ended (Unix ms).
+    pub task_finished_at: Option<i64>,
 }
 
-/// Every item a watch has seen, present or not.
+impl Item {
+    /// Where the item stands: `ignored`, `seen` (never asked for), `downloaded`, `failed`,
+    /// `needs_review`, `cancelled` or `downloading`.
+    pub fn state(&self) -> &str {
+        if self.ignored != 0 {
+            return "ignored";
+        }
+        match self.task_status.as_deref() {
+            None => "seen",
+            Some("done" | "skipped") => "downloaded",
+            Some(s @ ("failed" | "needs_review" | "cancelled")) => s,
+            Some(_) => "downloading",
+        }
+    }
+}
+
+/// Every item a watch has seen, present or not, with its task's status.
 pub async fn items(db: &Db, watch_id: &str) -> Result<Vec<Item>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT item_id, position, present, track, task_id FROM watch_items
-         WHERE watch_id = $1 ORDER BY position, item_id",
+        "SELECT i.item_id, i.position, i.present, i.track, i.task_id, i.ignored,
+            t.status AS task_status, t.finished_at AS task_finished_at
+         FROM watch_items i LEFT JOIN tasks t ON t.id = i.task_id
+         WHERE i.watch_id = $1 ORDER BY i.present DESC, i.position, i.item_id",
     )
     .bind(watch_id)
     .fetch_all(&db.pool)
     .await
+}
+
+/// Marks an item ignored (or not); false when the watch has no such item.
+pub async fn set_ignored(
+    db: &Db,
+    watch_id: &str,
+    item_id: &str,
+    ignored: bool,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("UPDATE watch_items SET ignored = $3 WHERE watch_id = $1 AND item_id = $2")
+        .bind(watch_id)
+        .bind(item_id)
+        .bind(i64::from(ignored))
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
 }
 
 /// Records the source's items in order (new ones inserted with their task, known ones moved

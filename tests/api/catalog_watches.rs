@@ -190,5 +190,80 @@ async fn catalog_watches_add_only_what_is_new_after_a_dry_run() {
     );
     assert_eq!(check_now(&s, &dw).await, ["Lister – Listed 2"]);
     assert_eq!(cat.hits("watch/w10"), 0, "the single was never downloaded");
+    failed_items_are_retried_later_unless_ignored(&s, &cat, &dw, deezer_track(3)).await;
     app.stop().await;
+}
+
+/// The watch's items say where each stands; a failed one is tried again once
+/// `retry_failed_after` has passed, unless a person ignores it.
+async fn failed_items_are_retried_later_unless_ignored(
+    s: &Session,
+    cat: &Catalogs,
+    dw: &str,
+    fourth: Value,
+) {
+    let states = |v: &Value| -> Vec<(String, String)> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["track"]["title"].as_str().unwrap().to_string(),
+                    i["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let items: Value = s.get(&format!("/watches/{dw}/items")).await.good();
+    let want = [
+        ("Listed 0", "seen"),
+        ("Listed 1", "seen"),
+        ("Listed 2", "downloaded"),
+    ];
+    assert_eq!(
+        states(&items),
+        want.map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // A fourth entry that no search finds: it fails.
+    cat.deezer("track/8003", fourth.clone());
+    let list: Vec<Value> = (0..3)
+        .map(|n| {
+            json!({"id": 8000 + n, "title": format!("Listed {n}"), "duration": 21,
+        "artist": {"name": "Lister"}, "album": {"title": "Lists"}})
+        })
+        .chain([fourth])
+        .collect();
+    cat.deezer_list("playlist/1313/tracks", list);
+    let r = s.post(&format!("/watches/{dw}/check"), json!({})).await;
+    s.wait_ended(r.body["data"]["task_id"].as_str().unwrap())
+        .await;
+    let items: Value = s.get(&format!("/watches/{dw}/items")).await.good();
+    assert_eq!(
+        states(&items)[3],
+        ("Listed 3".to_string(), "failed".to_string()),
+        "{items}"
+    );
+    assert!(
+        dry_run_titles(s, dw).await.is_empty(),
+        "not retried before retry_failed_after"
+    );
+    let r = s
+        .put("/config/watch", json!({"retry_failed_after": "0s"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(dry_run_titles(s, dw).await, ["Listed 3"]);
+    let r = s
+        .patch(
+            &format!("/watches/{dw}/items/8003"),
+            json!({"ignored": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        dry_run_titles(s, dw).await.is_empty(),
+        "an ignored item is passed over"
+    );
+    let items: Value = s.get(&format!("/watches/{dw}/items")).await.good();
+    assert_eq!(states(&items)[3].1, "ignored");
 }
