@@ -120,6 +120,8 @@ pub struct ProvidersConfig {
     pub spotify: SpotifyConfig,
     /// The `deezer` catalog (Deezer's public API).
     pub deezer: DeezerConfig,
+    /// The `musicbrainz` catalog (MusicBrainz ws/2 and the Cover Art Archive).
+    pub musicbrainz: MusicBrainzConfig,
     /// The `youtube_music` audio source (YouTube Music search).
     pub youtube_music: YoutubeMusicConfig,
     /// How catalog tracks are matched to audio.
@@ -158,6 +160,8 @@ impl ProvidersConfig {
             ("spotify.base_url", &self.spotify.base_url),
             ("spotify.accounts_url", &self.spotify.accounts_url),
             ("deezer.base_url", &self.deezer.base_url),
+            ("musicbrainz.base_url", &self.musicbrainz.base_url),
+            ("musicbrainz.cover_art_url", &self.musicbrainz.cover_art_url),
             ("youtube_music.base_url", &self.youtube_music.base_url),
             ("jamendo.base_url", &self.jamendo.base_url),
         ] {
@@ -216,6 +220,34 @@ impl Default for DeezerConfig {
         Self {
             base_url: "https://api.deezer.com".into(),
             requests_per_minute: 540,
+        }
+    }
+}
+
+/// The `musicbrainz` catalog.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MusicBrainzConfig {
+    /// Web service base URL (ws/2).
+    pub base_url: String,
+    /// Cover Art Archive base URL.
+    pub cover_art_url: String,
+    /// A contact (e-mail or URL) for the User-Agent, as MusicBrainz's rules ask.
+    pub contact: String,
+    /// Requests per minute (MusicBrainz allows about one a second).
+    pub requests_per_minute: u32,
+    /// Add MusicBrainz ids to other catalogs' tracks whose ISRC it knows.
+    pub enrich: bool,
+}
+
+impl Default for MusicBrainzConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://musicbrainz.org/ws/2".into(),
+            cover_art_url: "https://coverartarchive.org".into(),
+            contact: String::new(),
+            requests_per_minute: 60,
+            enrich: true,
         }
     }
 }

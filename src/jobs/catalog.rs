@@ -34,6 +34,11 @@ pub(super) async fn fetch(
     }
     let fetcher = Fetcher::new(shared.env.clone(), dir.to_path_buf(), ctx.stop.clone());
     complete(&mut opts, &fetcher).await;
+    shared
+        .providers
+        .musicbrainz()
+        .enrich(&mut opts.track, &fetcher)
+        .await;
     // Already in the library (by ISRC or catalog id, from any catalog): no search at all.
     let meta = opts.track.meta(&opts.provider);
     if let Ok(Some(existing)) = crate::library::already_present(&shared.db, None, &meta).await {

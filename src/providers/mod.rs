@@ -4,6 +4,7 @@
 pub mod deezer;
 pub mod http;
 pub mod jamendo;
+pub mod musicbrainz;
 pub mod podcast;
 pub mod spotify;
 pub mod youtube_music;
@@ -657,6 +658,7 @@ pub fn looks_like_feed(body: &[u8], content_type: Option<&str>) -> bool {
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
     spotify: Arc<spotify::Spotify>,
+    musicbrainz: Arc<musicbrainz::MusicBrainz>,
     budgets: Arc<std::collections::HashMap<&'static str, Budget>>,
 }
 
@@ -672,6 +674,7 @@ impl Registry {
     /// Every provider, configured.
     pub fn new(config: &crate::config::Config) -> Self {
         let spotify = Arc::new(spotify::Spotify::new(&config.providers.spotify));
+        let musicbrainz = Arc::new(musicbrainz::MusicBrainz::new(&config.providers.musicbrainz));
         let providers: Vec<Arc<dyn Provider>> = vec![
             Arc::new(podcast::Podcast),
             Arc::new(http::Http),
@@ -679,6 +682,7 @@ impl Registry {
             Arc::new(ytdlp::Ytdlp::new(&config.providers.ytdlp)),
             spotify.clone(),
             Arc::new(deezer::Deezer::new(&config.providers.deezer)),
+            musicbrainz.clone(),
             Arc::new(youtube_music::YoutubeMusic::new(
                 &config.providers.youtube_music,
             )),
@@ -690,8 +694,14 @@ impl Registry {
         Self {
             providers,
             spotify,
+            musicbrainz,
             budgets: Arc::new(budgets),
         }
+    }
+
+    /// The MusicBrainz provider itself, for adding its ids to other catalogs' tracks.
+    pub fn musicbrainz(&self) -> Arc<musicbrainz::MusicBrainz> {
+        self.musicbrainz.clone()
     }
 
     /// The Spotify provider itself, for connecting an account.

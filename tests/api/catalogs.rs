@@ -37,6 +37,8 @@ struct Inner {
     deezer_lists: HashMap<String, Vec<Value>>,
     spotify: HashMap<String, Value>,
     spotify_lists: HashMap<String, Vec<Value>>,
+    mb: HashMap<String, Value>,
+    images: HashMap<String, Arc<Vec<u8>>>,
     ytm: HashMap<(String, bool), Vec<Value>>,
     audio: HashMap<String, Arc<Vec<u8>>>,
     faults: Vec<(String, Fault, u32)>,
@@ -76,6 +78,9 @@ impl Catalogs {
             .route("/spotify-accounts/authorize", get(authorize))
             .route("/ytm/youtubei/v1/search", post(ytm_search))
             .route("/watch/{file}", get(watch))
+            .route("/mb/ws/2/{*path}", get(musicbrainz))
+            .route("/caa/release/{id}/front", get(front))
+            .route("/img/{id}", get(image))
             .with_state(me.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         me
@@ -96,6 +101,9 @@ impl Catalogs {
         p.youtube_music.base_url = self.url("ytm");
         p.youtube_music.watch_url = self.url("watch/{id}.mp3");
         p.matching.sources = vec!["youtube_music".into()];
+        p.musicbrainz.base_url = self.url("mb/ws/2");
+        p.musicbrainz.cover_art_url = self.url("caa");
+        p.musicbrainz.requests_per_minute = 0;
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -140,6 +148,16 @@ impl Catalogs {
     /// Search results (rows) for a query; `songs` for the songs filter.
     pub fn ytm(&self, query: &str, songs: bool, rows: Vec<Value>) {
         self.with(|i| i.ytm.insert((query.to_lowercase(), songs), rows));
+    }
+
+    /// A MusicBrainz answer at `path` (`release/MBID`, `isrc/ISRC`, `release-group?artist=MBID`).
+    pub fn mb(&self, path: &str, v: Value) {
+        self.with(|i| i.mb.insert(path.into(), v));
+    }
+
+    /// A release's front cover in the Cover Art Archive.
+    pub fn cover(&self, release: &str, jpeg: Arc<Vec<u8>>) {
+        self.with(|i| i.images.insert(release.into(), jpeg));
     }
 
     /// The audio of a video id.
@@ -465,6 +483,85 @@ async fn watch(State(s): State<Catalogs>, UrlPath(file): UrlPath<String>) -> Res
     }
 }
 
+/// MusicBrainz: lookups by path; a browse by its `artist`; a User-Agent is required.
+async fn musicbrainz(
+    State(s): State<Catalogs>,
+    UrlPath(path): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    s.hit(&format!("mb/{path}"));
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ua.contains("musicd/") || !ua.contains('(') {
+        return json_response(
+            StatusCode::FORBIDDEN,
+            json!({"error": "Your requests are being throttled by MusicBrainz because the application you are using has not identified itself."}),
+        );
+    }
+    let key = match q.get("artist") {
+        Some(a) => format!("{path}?artist={a}"),
+        None => path,
+    };
+    match s.with(|i| i.mb.get(&key).cloned()) {
+        Some(v) => json_response(StatusCode::OK, v),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": "Not Found", "help": "For usage, please see: https://musicbrainz.org/development/mmd"}),
+        ),
+    }
+}
+
+/// The Cover Art Archive's `/release/{mbid}/front`: a 307 to the image.
+async fn front(State(s): State<Catalogs>, UrlPath(id): UrlPath<String>) -> Response {
+    if s.with(|i| i.images.contains_key(&id)) {
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, s.url(&format!("img/{id}")))],
+        )
+            .into_response()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+async fn image(State(s): State<Catalogs>, UrlPath(id): UrlPath<String>) -> Response {
+    match s.with(|i| i.images.get(&id).cloned()) {
+        Some(b) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "image/jpeg")],
+            b.to_vec(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A small JPEG (a red square) made by ffmpeg.
+pub fn jpeg(dir: &Path) -> Arc<Vec<u8>> {
+    let out = dir.join("cover.jpg");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=64x64",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg")
+        .success();
+    assert!(ok);
+    Arc::new(std::fs::read(out).unwrap())
+}
+
 /// One YouTube Music result row in the real shape: a song (`ATV`, artists • album •
 /// length) or a video (`OMV`/`UGC`, channel • views • length).
 pub fn ytm_row(
@@ -545,6 +642,10 @@ for k, v in (raw.tags or {}).items():
     if k.upper() in ("SOURCE_URL", "WOAS", "WXXX:SOURCE_URL") or k.startswith("WOAS"):
         src = str(v[0] if isinstance(v, list) else getattr(v, "url", v))
 tags["source_url"] = src
+tags["cover"] = any(k.startswith("APIC") or k == "covr" for k in (raw.tags or {}).keys()) or bool(getattr(raw, "pictures", []))
+for k, v in (raw.tags or {}).items():
+    if "MusicBrainz" in k or k.startswith("UFID"):
+        tags["raw:" + k] = str(getattr(v, "data", v))
 tags["length"] = f.info.length
 print(json.dumps(tags))
 "#;
