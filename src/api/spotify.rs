@@ -120,7 +120,7 @@ pub struct Callback {
 /// Where Spotify sends the browser back: finishes the sign-in started by `connect` (its
 /// single-use `state` is the credential) and keeps the refresh token.
 #[utoipa::path(get, path = "/providers/spotify/callback", tag = "matching", params(Callback),
-    responses((status = 200, description = "Connected (a page saying so)"),
+    responses((status = 200, description = "Connected (a page saying so)", content_type = "text/plain", body = String),
         (status = 400, description = "Unknown or expired state, or the sign-in was refused")))]
 pub async fn callback(
     State(app): State<AppState>,

@@ -33,11 +33,18 @@ pub struct WatchItem {
     pub track: TrackInfo,
 }
 
+/// A watch's items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WatchItems {
+    /// Present items first, in source order, then the ones the source dropped.
+    pub items: Vec<WatchItem>,
+}
+
 /// Every item the watch has seen, present ones first in source order.
 #[utoipa::path(get, path = "/watches/{id}/items", tag = "watches",
     params(("id" = String, Path, description = "Watch id")),
     security(("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "`{items}`", body = Vec<WatchItem>), (status = 404, description = "No such watch")))]
+    responses((status = 200, description = "The items", body = WatchItems), (status = 404, description = "No such watch")))]
 pub async fn list(
     State(app): State<AppState>,
     id: Identity,
@@ -56,7 +63,7 @@ pub async fn list(
             task_id: i.task_id,
         })
         .collect();
-    Ok(ok(serde_json::json!({ "items": items })))
+    Ok(ok(WatchItems { items }))
 }
 
 /// What to change of an item.

@@ -263,7 +263,10 @@ impl Follow {
             }
         }
         if self.parent.title == self.id {
-            self.parent.title = title_of(parent.source.as_deref(), &self.id);
+            self.parent.title = parent
+                .title
+                .clone()
+                .unwrap_or_else(|| title_of(parent.source.as_deref(), &self.id));
         }
         self.apply(&self.id.clone(), "", EventData::from(&parent));
         Ok(())
@@ -273,11 +276,17 @@ impl Follow {
         let id = data.task_id.clone();
         if id != self.id && !self.children.contains_key(&id) {
             // A track not seen before: its source names it.
-            let source = match data.source.clone() {
-                Some(s) => Some(s),
-                None => daemon.get_task(&id).await.ok().and_then(|t| t.source),
+            // A track not seen before: its title, else its source, names it.
+            let title = match (data.title.clone(), data.source.clone()) {
+                (Some(t), _) => t,
+                (None, Some(s)) => title_of(Some(&s), &id),
+                (None, None) => match daemon.get_task(&id).await {
+                    Ok(t) => t
+                        .title
+                        .unwrap_or_else(|| title_of(t.source.as_deref(), &id)),
+                    Err(_) => id.clone(),
+                },
             };
-            let title = title_of(source.as_deref(), &id);
             self.children.insert(id.clone(), Item::new(title));
             self.order.push(id.clone());
         }
@@ -288,7 +297,10 @@ impl Follow {
     pub(super) fn apply(&mut self, id: &str, kind: &str, d: EventData) {
         let is_parent = id == self.id;
         if !is_parent && !self.children.contains_key(id) {
-            let title = title_of(d.source.as_deref(), id);
+            let title = d
+                .title
+                .clone()
+                .unwrap_or_else(|| title_of(d.source.as_deref(), id));
             self.children.insert(id.to_string(), Item::new(title));
             self.order.push(id.to_string());
         }
@@ -345,6 +357,10 @@ impl Follow {
                 }),
                 "failed" => lines.push(format!("failed    {title}: {}", reason())),
                 "cancelled" => lines.push(format!("cancelled {title}")),
+                "needs_review" => lines.push(format!(
+                    "review    {title}: {} (pick one: GET /api/v1/tasks/{id}/candidates)",
+                    reason()
+                )),
                 "skipped" => lines.push(match (&item.error, &item.output_path) {
                     (Some(_), _) => format!("skipped   {title}: {}", reason()),
                     (None, Some(p)) => format!("skipped   {title}: already at {p}"),
@@ -457,14 +473,18 @@ impl Follow {
                 .collect()
         };
         let count = |s: &str| items.iter().filter(|i| i.status == s).count();
-        let (done, failed, skipped, cancelled) = (
+        let (done, failed, skipped, cancelled, review) = (
             count("done"),
             count("failed"),
             count("skipped"),
             count("cancelled"),
+            count("needs_review"),
         );
-        let unfinished = items.len() - done - failed - skipped - cancelled;
+        let unfinished = items.len() - done - failed - skipped - cancelled - review;
         let mut line = format!("{done} done, {failed} failed, {skipped} skipped");
+        if review > 0 {
+            line.push_str(&format!(", {review} need review"));
+        }
         if cancelled > 0 {
             line.push_str(&format!(", {cancelled} cancelled"));
         }

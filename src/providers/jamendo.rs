@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use super::{
-    Discography, Fetcher, Provider, ProviderInfo, ProviderLimits, Release, Resolved, SearchItem,
-    TrackInfo,
+    AudioQuery, Candidate, Discography, Fetcher, Provider, ProviderInfo, ProviderLimits, Release,
+    Resolved, SearchItem, TrackInfo,
 };
 use crate::config::JamendoConfig;
 use crate::failure::JobError;
@@ -188,6 +188,19 @@ struct Track {
     audiodownload_allowed: Option<bool>,
     license_ccurl: Option<String>,
     musicinfo: Option<MusicInfo>,
+    /// Seconds, as a number or a string.
+    duration: serde_json::Value,
+}
+
+impl Track {
+    fn duration_ms(&self) -> Option<u64> {
+        let secs = match &self.duration {
+            serde_json::Value::Number(n) => n.as_u64(),
+            serde_json::Value::String(s) => s.parse().ok(),
+            _ => None,
+        };
+        secs.filter(|s| *s > 0).map(|s| s * 1000)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -217,6 +230,7 @@ struct Album {
 impl Track {
     /// Our track from Jamendo's, with album fields from `album` when the track lacks them.
     fn info(self, album: Option<&Album>, total: Option<u32>) -> TrackInfo {
+        let duration_ms = self.duration_ms();
         let url = if self.audiodownload_allowed != Some(false) && !self.audiodownload.is_empty() {
             self.audiodownload
         } else {
@@ -252,6 +266,7 @@ impl Track {
                 .or(self.image)
                 .or_else(|| album.and_then(|a| a.image.clone()))
                 .filter(|u| !u.is_empty()),
+            duration_ms,
             ..TrackInfo::default()
         }
     }
@@ -388,6 +403,43 @@ impl Provider for Jamendo {
 
     fn limits(&self) -> ProviderLimits {
         self.limits
+    }
+
+    async fn search_audio(
+        &self,
+        query: &AudioQuery,
+        fetch: &Fetcher,
+    ) -> Option<Result<Vec<Candidate>, JobError>> {
+        if !query.songs {
+            return Some(Ok(Vec::new()));
+        }
+        let q = [("search", query.text.as_str()), ("limit", "10")];
+        Some(self.call("tracks", &q, fetch).await.map(|results| {
+            results
+                .into_iter()
+                .filter_map(|r| serde_json::from_value::<Track>(r).ok())
+                .filter_map(|t| {
+                    let id = t.id.clone();
+                    let duration_ms = t.duration_ms();
+                    let info = t.info(None, None);
+                    (!info.url.is_empty()).then(|| Candidate {
+                        source: "jamendo".into(),
+                        id,
+                        url: info.url.clone(),
+                        title: info.title.clone().unwrap_or_default(),
+                        artists: info.artists.clone(),
+                        album: info.album.clone(),
+                        duration_ms,
+                        explicit: None,
+                        // Jamendo's tracks are the artists' own uploads.
+                        official: true,
+                        query: query.text.clone(),
+                        score: 0.0,
+                        reasons: Vec::new(),
+                    })
+                })
+                .collect()
+        }))
     }
 
     async fn discography(

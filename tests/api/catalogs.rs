@@ -38,6 +38,7 @@ struct Inner {
     spotify: HashMap<String, Value>,
     spotify_lists: HashMap<String, Vec<Value>>,
     mb: HashMap<String, Value>,
+    jamendo: HashMap<String, Vec<Value>>,
     images: HashMap<String, Arc<Vec<u8>>>,
     ytm: HashMap<(String, bool), Vec<Value>>,
     audio: HashMap<String, Arc<Vec<u8>>>,
@@ -79,6 +80,7 @@ impl Catalogs {
             .route("/ytm/youtubei/v1/search", post(ytm_search))
             .route("/watch/{file}", get(watch))
             .route("/mb/ws/2/{*path}", get(musicbrainz))
+            .route("/jamendo/v3.0/tracks/", get(jamendo_tracks))
             .route("/caa/release/{id}/front", get(front))
             .route("/img/{id}", get(image))
             .with_state(me.clone());
@@ -104,6 +106,7 @@ impl Catalogs {
         p.musicbrainz.base_url = self.url("mb/ws/2");
         p.musicbrainz.cover_art_url = self.url("caa");
         p.musicbrainz.requests_per_minute = 0;
+        p.jamendo.base_url = self.url("jamendo/v3.0");
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -153,6 +156,11 @@ impl Catalogs {
     /// A MusicBrainz answer at `path` (`release/MBID`, `isrc/ISRC`, `release-group?artist=MBID`).
     pub fn mb(&self, path: &str, v: Value) {
         self.with(|i| i.mb.insert(path.into(), v));
+    }
+
+    /// Jamendo's track search results for `search` (tracks in its API v3 shape).
+    pub fn jamendo(&self, search: &str, results: Vec<Value>) {
+        self.with(|i| i.jamendo.insert(search.to_lowercase(), results));
     }
 
     /// A release's front cover in the Cover Art Archive.
@@ -512,6 +520,23 @@ async fn musicbrainz(
             json!({"error": "Not Found", "help": "For usage, please see: https://musicbrainz.org/development/mmd"}),
         ),
     }
+}
+
+/// Jamendo's `tracks/?search=`: results by the search text, in its `headers`/`results` shape.
+async fn jamendo_tracks(
+    State(s): State<Catalogs>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    s.hit("jamendo/tracks");
+    let search = q.get("search").cloned().unwrap_or_default().to_lowercase();
+    let results = s
+        .with(|i| i.jamendo.get(&search).cloned())
+        .unwrap_or_default();
+    json_response(
+        StatusCode::OK,
+        json!({"headers": {"status": "success", "code": 0, "error_message": "", "warnings": "", "results_count": results.len()},
+            "results": results}),
+    )
 }
 
 /// The Cover Art Archive's `/release/{mbid}/front`: a 307 to the image.

@@ -26,6 +26,7 @@ mod library_safety;
 mod links;
 mod matching;
 mod queue;
+mod sources;
 mod spotify;
 mod upstream;
 mod watches;

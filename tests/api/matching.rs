@@ -14,7 +14,7 @@ use crate::kit::Session;
 use crate::ytdlp::require_ytdlp;
 
 /// A Deezer track object in the real shape.
-fn deezer_track(
+pub(crate) fn deezer_track(
     id: u64,
     title: &str,
     artists: &[&str],
@@ -34,7 +34,7 @@ fn deezer_track(
 }
 
 /// A library file's tags, found by its task's output path.
-fn tags_of(t: &TaskView) -> Value {
+pub(crate) fn tags_of(t: &TaskView) -> Value {
     let path = t
         .output_path
         .as_deref()
@@ -648,103 +648,5 @@ async fn bad_links_bad_answers_and_empty_searches_say_what_happened() {
         msg.contains("QZGHO2600001") && msg.contains("Ghost - Nowhere To Be Found"),
         "{msg}"
     );
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn a_musicbrainz_release_lands_with_its_ids_and_cover_and_other_catalogs_gain_ids() {
-    require_ytdlp();
-    let cat = Catalogs::start().await;
-    let scratch = tempfile::tempdir().unwrap();
-    let (rel, rg, art) = (
-        "0d044bb8-44a0-422c-b930-985bf55507b8",
-        "a910aae0-1a94-4251-984d-8fd19b74b37d",
-        "69ee3720-a7cb-4402-b48d-a02c366f2bcf",
-    );
-    let rec = |n: usize| format!("1c19fbb9-edce-49e1-a934-de6071dd79{n:02}");
-    let tracks: Vec<Value> = (0..2).map(|n| json!({"id": format!("d09f8ba0-9645-37af-8592-28eefdf547{n:02}"), "position": n + 1,
-        "number": (n + 1).to_string(), "title": format!("Brainy {n}"), "length": 21000,
-        "artist-credit": [{"name": "Brain Band", "joinphrase": "", "artist": {"id": art, "name": "Brain Band"}}],
-        "recording": {"id": rec(n), "title": format!("Brainy {n}"), "length": 21000, "isrcs": [format!("GBMBZ26000{n:02}")]}})).collect();
-    cat.mb(&format!("release/{rel}"), json!({"id": rel, "title": "Brain Waves", "status": "Official", "date": "2011-06-14",
-        "cover-art-archive": {"artwork": true, "count": 1, "front": true, "back": false},
-        "artist-credit": [{"name": "Brain Band", "joinphrase": "", "artist": {"id": art, "name": "Brain Band"}}],
-        "label-info": [{"catalog-number": "BW-1", "label": {"name": "Synapse"}}], "release-group": {"id": rg, "primary-type": "Album"},
-        "media": [{"position": 1, "format": "Digital Media", "track-count": 2, "tracks": tracks}]}));
-    cat.cover(rel, jpeg(scratch.path()));
-    for n in 0..2 {
-        cat.ytm(
-            &format!("GBMBZ26000{n:02}"),
-            true,
-            vec![ytm_row(
-                &format!("mb{n}"),
-                &format!("Brainy {n}"),
-                &["Brain Band"],
-                Some("Brain Waves"),
-                21,
-                true,
-                false,
-            )],
-        );
-        cat.audio(&format!("mb{n}"), tone_of(scratch.path(), 21));
-    }
-    // A Deezer track whose ISRC MusicBrainz knows gains its recording id.
-    cat.deezer(
-        "track/9001",
-        deezer_track(
-            9001,
-            "Known Elsewhere",
-            &["Brain Band"],
-            (90, "Other"),
-            1,
-            21,
-            "GBMBZ2600099",
-        ),
-    );
-    cat.mb(
-        "isrc/GBMBZ2600099",
-        json!({"isrc": "GBMBZ2600099", "recordings": [{"id": rec(99), "title": "Known Elsewhere",
-        "artist-credit": [{"name": "Brain Band", "artist": {"id": art, "name": "Brain Band"}}]}]}),
-    );
-    cat.ytm(
-        "GBMBZ2600099",
-        true,
-        vec![ytm_row(
-            "mb99",
-            "Known Elsewhere",
-            &["Brain Band"],
-            Some("Other"),
-            21,
-            true,
-            false,
-        )],
-    );
-    cat.audio("mb99", tone_of(scratch.path(), 21));
-    let app = TestApp::start(|c| cat.configure(c)).await;
-    let s = Session::admin(&app).await;
-
-    let id = s
-        .download(&format!("https://musicbrainz.org/release/{rel}"))
-        .await;
-    s.wait_done(&id).await;
-    for (n, k) in s.children(&id).await.iter().enumerate() {
-        let tags = tags_of(k);
-        assert_eq!(tags["title"], json!(format!("Brainy {n}")));
-        assert_eq!(tags["musicbrainz_albumid"], json!(rel), "{tags}");
-        assert!(
-            tags.to_string().contains(&rec(n)),
-            "the recording id: {tags}"
-        );
-        assert_eq!(tags["organization"], json!("Synapse"), "{tags}");
-        assert_eq!(tags["cover"], json!(true), "{tags}");
-    }
-    let id = s.download("https://www.deezer.com/track/9001").await;
-    s.wait_done(&id).await;
-    let tags = tags_of(&s.children(&id).await[0]);
-    assert!(
-        tags.to_string().contains(&rec(99)),
-        "enriched with the recording id: {tags}"
-    );
-    assert!(cat.hits("mb/") >= 2);
     app.stop().await;
 }
