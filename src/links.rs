@@ -87,11 +87,13 @@ pub fn route(raw: &str) -> Result<Link, String> {
 
 /// An `http(s)` URL with a host.
 fn parse_web(raw: &str) -> Result<Url, String> {
-    // People paste links without a scheme (`open.spotify.com/track/…`).
-    let with_scheme = if raw.contains("://") {
-        raw.to_string()
-    } else {
+    // People paste links without a scheme (`open.spotify.com/track/…`); such a link needs a
+    // dotted host, so plain words are not taken for one.
+    let bare = !raw.contains("://");
+    let with_scheme = if bare {
         format!("https://{raw}")
+    } else {
+        raw.to_string()
     };
     let u = Url::parse(&with_scheme).map_err(|e| format!("not a link musicd knows: {e}"))?;
     if !matches!(u.scheme(), "http" | "https") {
@@ -101,7 +103,7 @@ fn parse_web(raw: &str) -> Result<Url, String> {
         ));
     }
     if u.host_str()
-        .is_none_or(|h| h.is_empty() || !h.contains('.') && h != "localhost")
+        .is_none_or(|h| h.is_empty() || bare && !h.contains('.'))
     {
         return Err(format!("not a link musicd knows: `{raw}`"));
     }
@@ -437,6 +439,8 @@ mod tests {
         for web in [
             "https://example.com/podcast.xml",
             "http://127.0.0.1:8080/a.mp3",
+            "http://[::127.0.0.1]:9/song.mp3",
+            "http://nas:8080/music/a.flac",
         ] {
             assert!(matches!(route(web), Ok(Link::Web(_))), "{web}");
         }

@@ -30,6 +30,8 @@ const ADMIN_ONLY: &[&str] = &[
     "/api/v1/credentials",
     "/api/v1/metrics",
     "/api/v1/health/deep",
+    // Connecting the Spotify account the whole daemon reads playlists with.
+    "/api/v1/providers/spotify/connect",
 ];
 
 /// Every (method, path) in the OpenAPI document, with path parameters filled in.

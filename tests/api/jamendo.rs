@@ -1,7 +1,8 @@
 //! The Jamendo provider against a loopback stand-in for its API v3 (answers shaped like the
 //! real ones): an album and an artist (albums only) download end to end with track numbers,
 //! album artist, dates, licence and covers read back by mutagen; search results download
-//! unchanged; a missing or rejected client id is a clear task error.
+//! unchanged; a missing client id is a 400 saying what to set, a rejected one a clear task
+//! error.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -194,23 +195,20 @@ async fn jamendo_album_artist_and_search_end_to_end() {
     app.stop().await;
 }
 
-/// Without the credential: a clear task error, and /providers says so.
+/// Without the credential: the request is a 400 that says what to set, and /providers says
+/// so.
 async fn without_the_credential_the_task_says_so(admin: &Session) {
-    let id = admin
-        .request(json!({ "provider": "jamendo", "kind": "album", "id": "10" }))
+    let r = admin
+        .post(
+            "/downloads",
+            json!({ "provider": "jamendo", "kind": "album", "id": "10" }),
+        )
         .await;
-    let t = admin.wait_ended(&id).await;
-    assert_eq!(t.status, "failed");
-    assert_eq!(
-        t.error_code.as_deref(),
-        Some("credentials_missing"),
-        "{t:?}"
-    );
+    let text = r.body.to_string();
+    assert_eq!(r.error(400), "validation_error");
     assert!(
-        t.error
-            .as_deref()
-            .unwrap()
-            .contains("/credentials/jamendo/client_id")
+        text.contains("not set up") && text.contains("/credentials/jamendo/client_id"),
+        "{text}"
     );
     let j = jamendo_provider(admin).await;
     assert_eq!(j["available"], json!(false), "{j}");

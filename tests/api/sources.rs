@@ -105,6 +105,33 @@ async fn a_musicbrainz_release_lands_with_its_ids_and_cover_and_other_catalogs_g
         tags.to_string().contains(&rec(99)),
         "enriched with the recording id: {tags}"
     );
+    // The same recording from another catalog (same ISRC) is one file: a skip, no search.
+    cat.deezer(
+        "track/9002",
+        deezer_track(
+            9002,
+            "Brainy 0",
+            &["Brain Band"],
+            (90, "Other"),
+            1,
+            21,
+            "GBMBZ2600000",
+        ),
+    );
+    let searches = cat.searches().len();
+    let id = s.download("https://www.deezer.com/track/9002").await;
+    s.wait_done(&id).await;
+    let child = &s.children(&id).await[0];
+    assert_eq!(child.status, "skipped", "{child:?}");
+    assert!(
+        child
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("already in the library"),
+        "{child:?}"
+    );
+    assert_eq!(cat.searches().len(), searches);
     assert!(cat.hits("mb/") >= 2);
     app.stop().await;
 }

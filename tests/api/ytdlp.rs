@@ -417,7 +417,22 @@ async fn ytdlp_missing_program_is_provider_unavailable() {
 
     let up = Upstream::start().await;
     up.set("p.html", audio_page("P", "P.", "p.mp3"));
-    let parent = request(c, &app.base, &admin, &up.url("p.html")).await;
+    // Named directly, the request is refused at once, saying what is missing.
+    let (s, body) = post_json(
+        c,
+        format!("{}/api/v1/downloads", app.base),
+        &admin,
+        json!({ "provider": "ytdlp", "kind": "url", "id": up.url("p.html") }),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("not set up") && text.contains("/nonexistent/yt-dlp"),
+        "{text}"
+    );
+    // A page that turns out to need yt-dlp only once fetched fails its task the same way.
+    let parent = download(c, &app.base, &admin, &up.url("p.html")).await;
     let t = wait_task(c, &app.base, &admin, &parent, |t| t["status"] == "failed").await;
     assert_eq!(t["error_code"], json!("provider_unavailable"), "{t}");
     assert!(
