@@ -1,4 +1,5 @@
-//! Any link from the command line: `musicd login` keeps a key for this machine (mode 0600),
+//! Any link: what cannot be used is a 400 saying why, a malformed upstream answer fails
+//! naming the upstream, a search that finds nothing says what it tried. From the command line: `musicd login` keeps a key for this machine (mode 0600),
 //! `musicd add --dry-run` shows what a Deezer album is and which tracks the library holds,
 //! `musicd add <page>` downloads a web page's audio through yt-dlp, `musicd logout` revokes
 //! the key.
@@ -12,6 +13,7 @@ use serde_json::json;
 use crate::catalogs::*;
 use crate::helpers::*;
 use crate::kit::Session;
+use crate::matching::deezer_track;
 use crate::upstream::*;
 use crate::ytdlp::{audio_page, require_ytdlp};
 
@@ -127,5 +129,99 @@ async fn the_cli_signs_in_once_then_adds_any_link() {
     let (code, _, err) = musicd(h, "", &["tasks"]).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("musicd login"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_links_bad_answers_and_empty_searches_say_what_happened() {
+    let cat = Catalogs::start().await;
+    cat.deezer(
+        "track/7001",
+        deezer_track(
+            7001,
+            "Garbled",
+            &["Noisy"],
+            (70, "Static"),
+            1,
+            20,
+            "QZNOI2600001",
+        ),
+    );
+    cat.fault("deezer/track/7001", Fault::Malformed, 100);
+    cat.deezer(
+        "track/7002",
+        deezer_track(
+            7002,
+            "Nowhere To Be Found",
+            &["Ghost"],
+            (70, "Static"),
+            1,
+            20,
+            "QZGHO2600001",
+        ),
+    );
+    let app = TestApp::start(|c| {
+        cat.configure(c);
+        c.queue.max_attempts = 2;
+    })
+    .await;
+    let s = Session::admin(&app).await;
+
+    // Links nothing can download, and options a provider cannot honour, are 400s saying why.
+    for (body, field, says) in [
+        (
+            json!({"url": "https://open.spotify.com/show/4uLU6hMCjMI75M1A2tKUQC"}),
+            "url",
+            "RSS feed",
+        ),
+        (
+            json!({"url": "https://musicbrainz.org/work/b1a9c0e9-d987-4042-ae91-78d6a3267d69"}),
+            "url",
+            "work",
+        ),
+        (
+            json!({"url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "release_types": ["album"]}),
+            "release_types",
+            "artist",
+        ),
+        (
+            json!({"url": "https://www.deezer.com/album/302127", "release_types": ["album"]}),
+            "release_types",
+            "deezer album",
+        ),
+    ] {
+        let r = s.post("/downloads", body.clone()).await;
+        let text = r.body.to_string();
+        assert_eq!(r.error(400), "validation_error", "{body}");
+        assert!(
+            text.contains(field) && text.contains(says),
+            "{body}: {text}"
+        );
+    }
+
+    // A malformed answer names the upstream; it is retried, then fails.
+    let t = s
+        .wait_ended(&s.download("https://www.deezer.com/track/7001").await)
+        .await;
+    assert_eq!(t.status, "failed", "{t:?}");
+    assert_eq!(t.error_code.as_deref(), Some("upstream_error"));
+    assert!(
+        t.error
+            .as_deref()
+            .unwrap()
+            .contains("Deezer answered with malformed JSON"),
+        "{t:?}"
+    );
+
+    // A search that finds nothing: no_match, with the searches it made.
+    let id = s.download("https://www.deezer.com/track/7002").await;
+    s.wait_ended(&id).await;
+    let child = &s.children(&id).await[0];
+    assert_eq!(child.error_code.as_deref(), Some("no_match"), "{child:?}");
+    let msg = child.error.as_deref().unwrap();
+    assert!(
+        msg.contains("QZGHO2600001") && msg.contains("Ghost - Nowhere To Be Found"),
+        "{msg}"
+    );
     app.stop().await;
 }

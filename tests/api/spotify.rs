@@ -113,6 +113,9 @@ async fn a_spotify_playlist_of_120_lands_in_order_with_its_unavailable_items_rep
         cat.configure(c);
         c.providers.ytdlp.requests_per_minute = 0;
         c.providers.ytdlp.concurrency = 4;
+        // The Redis queue: 118 hand-offs to the cpu pool in a minute is where the embedded
+        // SQLite queue's worker can park (ARCHITECTURE, "Queue backends"; issue 18).
+        c.redis_url = redis_url();
     })
     .await;
     let s = Session::admin(&app).await;
