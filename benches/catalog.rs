@@ -86,7 +86,8 @@ async fn post(http: &reqwest::Client, d: &Daemon, token: &str, body: Value) -> S
         .to_string()
 }
 
-/// Waits until every task has ended; how many ended `done`.
+/// Waits until every task has ended; how many tracks ended `done` (a request's children,
+/// or the task itself when it has none).
 async fn wait_all(http: &reqwest::Client, d: &Daemon, token: &str, ids: &[String]) -> usize {
     let mut done = 0;
     for id in ids {
@@ -94,7 +95,20 @@ async fn wait_all(http: &reqwest::Client, d: &Daemon, token: &str, ids: &[String
             let v = common::get_json(http, format!("{}/api/v1/tasks/{id}", d.base), token).await;
             let s = v["data"]["status"].as_str().unwrap_or_default().to_string();
             if !matches!(s.as_str(), "queued" | "running" | "processing") {
-                done += usize::from(s == "done");
+                let url = format!("{}/api/v1/tasks/{id}/children?limit=500", d.base);
+                let kids = common::get_json(http, url, token).await;
+                let items = kids["data"]["items"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                done += if items.is_empty() {
+                    usize::from(s == "done")
+                } else {
+                    items
+                        .iter()
+                        .filter(|k| k["status"] == json!("done"))
+                        .count()
+                };
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

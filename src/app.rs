@@ -275,6 +275,7 @@ impl Application {
         let reconciler = tokio::spawn(workers::reconcile_loop(
             self.shared.clone(),
             shutdown.clone(),
+            self.run_workers,
         ));
         if let (Some(listener), Some(app)) = (self.listener, self.app) {
             // The scheduler runs beside the API (`serve`), never in a `musicd worker`.

@@ -208,6 +208,15 @@ impl Limits {
     }
 
     /// Waits for a job slot in `pool`.
+    /// Free job slots of a pool in this process now.
+    pub fn free_slots(&self, pool: Pool) -> usize {
+        match pool {
+            Pool::Io => self.io.sem.available_permits(),
+            Pool::Cpu => self.cpu.sem.available_permits(),
+        }
+    }
+
+    /// Waits for a job slot of `pool`.
     pub async fn job_slot(&self, pool: Pool) -> OwnedSemaphorePermit {
         match pool {
             Pool::Io => self.io.acquire().await,

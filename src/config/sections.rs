@@ -516,6 +516,10 @@ pub struct QueueConfig {
     /// On shutdown, how long running jobs may take to finish before they are handed back.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// A due task that waited this long while this process's pool had room is run directly,
+    /// past the queue (a safety net for a queue worker that stopped fetching).
+    #[serde(with = "humantime_serde")]
+    pub rescue_after: Duration,
 }
 
 /// The most concurrent jobs a pool (or connections a host) may be given.
@@ -577,6 +581,7 @@ impl Default for QueueConfig {
             backoff_max: Duration::from_secs(600),
             lease: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
+            rescue_after: Duration::from_secs(30),
         }
     }
 }

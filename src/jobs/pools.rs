@@ -111,7 +111,7 @@ pub async fn run(shared: Arc<JobEnv>, shutdown: CancellationToken) -> anyhow::Re
 }
 
 /// Re-enqueues lost work every `every` until `shutdown` fires.
-pub async fn reconcile_loop(shared: Arc<JobEnv>, shutdown: CancellationToken) {
+pub async fn reconcile_loop(shared: Arc<JobEnv>, shutdown: CancellationToken, runs_workers: bool) {
     let every = shared.config.queue.lease / 2;
     let stale = Duration::from_secs(600).max(shared.config.queue.lease * 4);
     loop {
@@ -128,5 +128,42 @@ pub async fn reconcile_loop(shared: Arc<JobEnv>, shutdown: CancellationToken) {
         if let Err(e) = jobs::settle_unsettled(&shared).await {
             tracing::warn!("settling parents failed: {e}");
         }
+        if runs_workers && let Err(e) = rescue(&shared).await {
+            tracing::warn!("rescuing waiting tasks failed: {e}");
+        }
     }
+}
+
+/// Runs, past the queue, due tasks that waited longer than `queue.rescue_after` while this
+/// process's pool had room: the queue should have delivered them. We saw the embedded queue's
+/// worker stop fetching for good (apalis parks a worker whose heartbeat never finishes), which
+/// left a 120-track request waiting forever. The claim keeps a task to one run, so the
+/// message the queue still holds is harmless when it arrives.
+async fn rescue(shared: &Arc<JobEnv>) -> Result<(), sqlx::Error> {
+    let after = shared.config.queue.rescue_after.as_millis() as i64;
+    for pool in [Pool::Io, Pool::Cpu] {
+        let room = shared.limits.free_slots(pool).min(64);
+        if room == 0 {
+            continue;
+        }
+        let before = crate::db::now_ms() - after;
+        let ids =
+            crate::db::tasks::waiting_since(&shared.db, pool.as_str(), before, room as i64).await?;
+        if !ids.is_empty() {
+            tracing::warn!(
+                pool = pool.as_str(),
+                count = ids.len(),
+                "tasks waited past queue.rescue_after with room in the pool: running them directly"
+            );
+        }
+        for id in ids {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                if let Err(e) = jobs::run(shared, id.clone(), pool).await {
+                    tracing::warn!(task_id = id, "rescued task not run: {e}");
+                }
+            });
+        }
+    }
+    Ok(())
 }

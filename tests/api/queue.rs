@@ -264,3 +264,33 @@ async fn the_reconciler_settles_a_parent_whose_children_have_ended() {
     assert_eq!(t.status, "done", "{t:?}");
     app.stop().await;
 }
+
+/// A task whose queue message never arrives (a queue worker that stopped fetching, a lost
+/// push) is run directly once it has waited `queue.rescue_after` with room in its pool,
+/// instead of waiting for the reconciler's ten-minute re-push.
+#[tokio::test]
+async fn a_task_the_queue_never_delivers_is_rescued() {
+    use musicd::db::tasks::{self, NewTask};
+    let app = TestApp::start(|c| c.queue.rescue_after = Duration::from_secs(1)).await;
+    let session = crate::kit::Session::admin(&app).await;
+    let db_url = format!("sqlite://{}", app.data().join("musicd.db").display());
+    let db = musicd::db::Db::connect(&db_url).await.unwrap();
+    // Committed to the ledger, never pushed to the queue.
+    let t = tasks::insert(
+        &db,
+        &NewTask {
+            kind: "ping".into(),
+            pool: "io".into(),
+            max_attempts: 3,
+            options: serde_json::json!({}),
+            ..NewTask::default()
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let t = session.wait_ended(&t.id).await;
+    assert_eq!(t.status, "done", "{t:?}");
+    assert_eq!(t.attempts, 1, "run once: {t:?}");
+    app.stop().await;
+}

@@ -200,6 +200,28 @@ pub async fn orphans(
     .await
 }
 
+/// Due, released tasks of `pool` that have waited in the queue since before `before` (Unix
+/// ms), oldest first.
+pub async fn waiting_since(
+    db: &Db,
+    pool: &str,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM tasks
+         WHERE status = 'queued' AND held = 0 AND pool = $1 AND updated_at < $2
+            AND (run_after IS NULL OR run_after <= $3)
+         ORDER BY created_at LIMIT $4",
+    )
+    .bind(pool)
+    .bind(before)
+    .bind(now_ms())
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// Takes an orphan for re-enqueueing: a lapsed run goes back to `queued`, a stale queued row
 /// is touched. Only one of several concurrent reconcilers wins.
 pub async fn reclaim_for_queue(db: &Db, id: &str, stale_before: i64) -> Result<bool, sqlx::Error> {
