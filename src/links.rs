@@ -110,24 +110,25 @@ fn parse_web(raw: &str) -> Result<Url, String> {
     Ok(u)
 }
 
-/// Spotify's kinds, by the word in its links.
-fn spotify_kind(word: &str) -> Option<&'static str> {
-    Some(match word {
-        "track" => "track",
-        "album" => "album",
-        "playlist" => "playlist",
-        "artist" => "artist",
-        _ => return None,
+/// The kinds of the music catalogs' links.
+const MUSIC_KINDS: &[&str] = &["track", "album", "playlist", "artist"];
+
+/// The kind among `kinds` that a link's word names, or why there is none (`site` names the
+/// site in the message; podcasts point to their feeds).
+fn kind_in(site: &str, word: &str, kinds: &[&'static str]) -> Result<&'static str, String> {
+    if let Some(k) = kinds.iter().copied().find(|k| *k == word) {
+        return Ok(k);
+    }
+    Err(match word {
+        "show" | "episode" | "podcast" => format!(
+            "{site} podcasts (shows and episodes) are not supported: add the podcast's RSS feed instead"
+        ),
+        other => format!("a {site} `{other}` link is not something musicd downloads"),
     })
 }
 
 fn spotify_item(kind_word: &str, id: &str) -> Result<Link, String> {
-    let kind = spotify_kind(kind_word).ok_or_else(|| match kind_word {
-        "show" | "episode" => {
-            "Spotify podcasts (shows and episodes) are not supported: add the podcast's RSS feed instead".to_string()
-        }
-        other => format!("a Spotify `{other}` link is not something musicd downloads"),
-    })?;
+    let kind = kind_in("Spotify", kind_word, MUSIC_KINDS)?;
     // Spotify ids are 22 base-62 characters.
     if id.len() != 22 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(format!(
@@ -185,26 +186,7 @@ fn deezer_path(segs: &[&str]) -> Result<Link, String> {
         _ => segs,
     };
     match segs {
-        [kind, id, ..] => {
-            let kind = match *kind {
-                "track" => "track",
-                "album" => "album",
-                "playlist" => "playlist",
-                "artist" => "artist",
-                "show" | "episode" => {
-                    return Err(
-                        "Deezer podcasts are not supported: add the podcast's RSS feed instead"
-                            .into(),
-                    );
-                }
-                other => {
-                    return Err(format!(
-                        "a Deezer `{other}` link is not something musicd downloads"
-                    ));
-                }
-            };
-            numeric_item("deezer", kind, id)
-        }
+        [kind, id, ..] => numeric_item("deezer", kind_in("Deezer", kind, MUSIC_KINDS)?, id),
         _ => Err("this Deezer link names no track, album, playlist or artist".into()),
     }
 }
@@ -216,17 +198,11 @@ fn musicbrainz_path(segs: &[&str]) -> Result<Link, String> {
             "this MusicBrainz link names no recording, release, release group or artist".into(),
         );
     };
-    let kind = match *kind {
-        "recording" => "recording",
-        "release" => "release",
-        "release-group" => "release-group",
-        "artist" => "artist",
-        other => {
-            return Err(format!(
-                "a MusicBrainz `{other}` link is not something musicd downloads"
-            ));
-        }
-    };
+    let kind = kind_in(
+        "MusicBrainz",
+        kind,
+        &["recording", "release", "release-group", "artist"],
+    )?;
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(format!("`{id}` is not a MusicBrainz id (a UUID)"));
     }
@@ -244,20 +220,7 @@ fn jamendo_path(segs: &[&str]) -> Result<Link, String> {
         _ => segs,
     };
     match segs {
-        [kind, id, ..] => {
-            let kind = match *kind {
-                "track" => "track",
-                "album" => "album",
-                "artist" => "artist",
-                "playlist" => "playlist",
-                other => {
-                    return Err(format!(
-                        "a Jamendo `{other}` link is not something musicd downloads"
-                    ));
-                }
-            };
-            numeric_item("jamendo", kind, id)
-        }
+        [kind, id, ..] => numeric_item("jamendo", kind_in("Jamendo", kind, MUSIC_KINDS)?, id),
         _ => Err("this Jamendo link names no track, album, artist or playlist".into()),
     }
 }

@@ -199,6 +199,34 @@ pub enum Resolved {
     },
 }
 
+impl Discography {
+    /// The artist as one collection: the releases of the `wanted` types (all when empty),
+    /// newest first, each release's tracks read by `tracks` in turn.
+    pub async fn collect<F, Fut>(
+        self,
+        wanted: &[String],
+        mut tracks: F,
+    ) -> Result<Resolved, JobError>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<TrackInfo>, JobError>>,
+    {
+        let mut all = Vec::new();
+        for r in self
+            .releases
+            .into_iter()
+            .filter(|r| wanted.is_empty() || wanted.contains(&r.release_type))
+        {
+            all.extend(tracks(r.id).await?);
+        }
+        Ok(Resolved::Collection {
+            collection: "artist".into(),
+            title: self.name,
+            tracks: all,
+        })
+    }
+}
+
 /// What a provider can do, for `GET /providers`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ProviderInfo {

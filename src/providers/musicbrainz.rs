@@ -391,21 +391,11 @@ impl Provider for MusicBrainz {
             }
             "artist" => {
                 let d = self.groups(id, fetch).await?;
-                let wanted = &fetch.release_types;
-                let mut tracks = Vec::new();
-                for g in d
-                    .releases
-                    .iter()
-                    .filter(|r| wanted.is_empty() || wanted.contains(&r.release_type))
-                {
-                    let release = self.group_release(&g.id, fetch).await?;
-                    tracks.extend(self.release(&release, fetch).await?.1);
-                }
-                Ok(Resolved::Collection {
-                    collection: "artist".into(),
-                    title: d.name,
-                    tracks,
+                d.collect(&fetch.release_types, |group| async move {
+                    let release = self.group_release(&group, fetch).await?;
+                    Ok(self.release(&release, fetch).await?.1)
                 })
+                .await
             }
             other => Err(JobError::permanent(
                 code::VALIDATION_ERROR,

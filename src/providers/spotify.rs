@@ -616,20 +616,10 @@ impl Provider for Spotify {
             }
             "artist" => {
                 let d = self.releases(id, fetch).await?;
-                let wanted = &fetch.release_types;
-                let mut tracks = Vec::new();
-                for r in d
-                    .releases
-                    .iter()
-                    .filter(|r| wanted.is_empty() || wanted.contains(&r.release_type))
-                {
-                    tracks.extend(self.album(&r.id, fetch).await?.1);
-                }
-                Ok(Resolved::Collection {
-                    collection: "artist".into(),
-                    title: d.name,
-                    tracks,
+                d.collect(&fetch.release_types, |album| async move {
+                    Ok(self.album(&album, fetch).await?.1)
                 })
+                .await
             }
             other => Err(JobError::permanent(
                 code::VALIDATION_ERROR,
