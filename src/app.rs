@@ -115,7 +115,7 @@ async fn ensure_admin(config: &Config, db: &Db) -> anyhow::Result<()> {
         // No admin and none configured: create one with a random password, kept in a private
         // file, so a fresh install is usable without ever having a default password.
         let password = auth::random_token();
-        let path = config.data_dir.join("initial-admin-password");
+        let path = config.data_dir.join(auth::INITIAL_PASSWORD_FILE);
         auth::write_private(&path, &format!("{password}\n"))?;
         let hash = auth::hash_password(&password)?;
         users::create(db, "admin", &hash, "admin").await?;

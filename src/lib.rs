@@ -28,4 +28,5 @@ pub mod scheduler;
 pub mod secrets;
 pub mod sink;
 pub mod watch;
+pub mod web;
 pub mod wire;

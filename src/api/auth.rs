@@ -117,6 +117,47 @@ async fn issue_pair(app: &App, user: User, family: Option<String>) -> ApiResult<
     })
 }
 
+/// The account of a username and password, throttled per client address; the throttle's
+/// headers go on the answer.
+pub async fn check_password(
+    app: &App,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    body: Credentials,
+) -> ApiResult<(User, HeaderMap)> {
+    let limit_headers = app.login_limiter.check(client_ip(app, headers, peer))?;
+    let found = users::credentials(&app.db, &body.username).await?;
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, auth::dummy_hash().to_string()),
+    };
+    let password = body.password;
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    match (user, verified) {
+        (Some(u), true) => Ok((u, limit_headers)),
+        _ => Err(ApiError::unauthorized("wrong username or password").with_headers(limit_headers)),
+    }
+}
+
+/// Starts a login: a new refresh-token family whose refresh token is never handed out, so
+/// the family lives until `ttl` or a sign-out. The web app's session cookie belongs to one.
+pub async fn start_login(app: &App, user: &User, ttl: std::time::Duration) -> ApiResult<String> {
+    let family = crate::db::new_id();
+    let unused = auth::random_token();
+    let expires_at = now_ms() + ttl.as_millis() as i64;
+    tokens::insert(
+        &app.db,
+        &user.id,
+        &family,
+        &auth::token_hash(&unused),
+        expires_at,
+    )
+    .await?;
+    Ok(family)
+}
+
 /// The address login throttling counts against. Behind proxies (`http.trust_forwarded_for`)
 /// it is the right-most `X-Forwarded-For` entry that is not a trusted proxy: entries to its
 /// left were written by the client and prove nothing.
@@ -193,24 +234,7 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Credentials>,
 ) -> ApiResult<Response> {
-    let limit_headers = app.login_limiter.check(client_ip(&app, &headers, peer))?;
-    let found = users::credentials(&app.db, &body.username).await?;
-    let (user, hash) = match found {
-        Some((u, h)) => (Some(u), h),
-        None => (None, auth::dummy_hash().to_string()),
-    };
-    let password = body.password;
-    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
-    let user = match (user, verified) {
-        (Some(u), true) => u,
-        _ => {
-            return Err(
-                ApiError::unauthorized("wrong username or password").with_headers(limit_headers)
-            );
-        }
-    };
+    let (user, limit_headers) = check_password(&app, &headers, peer, body).await?;
     let pair = issue_pair(&app, user, None).await?;
     Ok((limit_headers, ok(pair)).into_response())
 }
@@ -262,8 +286,8 @@ pub async fn logout(
     }
     let mut ended = Vec::new();
     ended.extend(family);
-    if let Via::Token(sid) = &id.via {
-        ended.push(sid.clone());
+    if let Some(sid) = id.login() {
+        ended.push(sid.to_string());
     }
     ended.sort();
     ended.dedup();
@@ -287,7 +311,7 @@ pub struct PasswordChange {
 }
 
 /// Change one's own password. Every other login of the account is signed out; this one
-/// stays.
+/// stays. For the first `admin`, the initial password's file is deleted.
 #[utoipa::path(put, path = "/auth/password", tag = "auth", request_body = PasswordChange,
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Changed"), (status = 400, description = "The new password is not acceptable"),
@@ -316,11 +340,16 @@ pub async fn change_password(
     validate_new_password(&body.new_password)?;
     let hash = hash_blocking(body.new_password).await?;
     users::set_password(&app.db, &id.user.id, &hash).await?;
-    match &id.via {
-        Via::Token(sid) => tokens::revoke_user_except(&app.db, &id.user.id, sid).await?,
-        _ => tokens::revoke_user(&app.db, &id.user.id).await?,
+    match id.login() {
+        Some(sid) => tokens::revoke_user_except(&app.db, &id.user.id, sid).await?,
+        None => tokens::revoke_user(&app.db, &id.user.id).await?,
     }
     app.user_cache.forget_prefix(&format!("{}/", id.user.id));
+    if id.user.username == "admin" {
+        // The initial password no longer works: its file goes, and the sign-in page stops
+        // pointing at it.
+        let _ = tokio::fs::remove_file(app.config.data_dir.join(auth::INITIAL_PASSWORD_FILE)).await;
+    }
     Ok(ok(serde_json::json!({ "changed": true })))
 }
 
@@ -337,6 +366,7 @@ pub fn validate_new_password(pw: &str) -> Result<(), ApiError> {
 pub async fn me(id: Identity) -> ApiResult<Response> {
     let via = match &id.via {
         Via::Token(_) => "token".to_string(),
+        Via::Cookie(_) => "session".to_string(),
         Via::ApiKey(scopes) => format!(
             "api_key:{}",
             scopes
@@ -350,11 +380,20 @@ pub async fn me(id: Identity) -> ApiResult<Response> {
     Ok(ok(serde_json::json!({ "user": id.user, "auth": via })))
 }
 
-/// Whether auth is on and registration open: what a login page needs before it logs in.
+/// Whether auth is on and registration open, and on a first start where the initial
+/// password was written: what a login page needs before it logs in.
 #[utoipa::path(get, path = "/auth/status", tag = "auth", responses((status = 200, description = "Auth settings")))]
 pub async fn status(State(app): State<AppState>) -> ApiResult<Response> {
-    Ok(ok(serde_json::json!({
+    let mut body = serde_json::json!({
         "auth": app.config.auth == AuthMode::On,
         "registration": app.config.security.allow_registration && app.config.auth == AuthMode::On,
-    })))
+    });
+    // On a first start, where the initial password is (never the password), until the
+    // file is deleted: what the sign-in page tells a new user.
+    let first = app.config.data_dir.join(crate::auth::INITIAL_PASSWORD_FILE);
+    if app.config.auth == AuthMode::On && tokio::fs::try_exists(&first).await.unwrap_or(false) {
+        body["initial_admin"] = "admin".into();
+        body["initial_password_file"] = first.display().to_string().into();
+    }
+    Ok(ok(body))
 }

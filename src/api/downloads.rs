@@ -55,14 +55,21 @@ async fn validate(app: &AppState, o: &mut DownloadOptions) -> Result<String, Api
             let field = m.split(':').next().unwrap_or("format").to_string();
             ApiError::validation(Some(&field), m)
         })?;
+    if o.tracks.as_ref().is_some_and(|t| t.is_empty()) {
+        return Err(ApiError::validation(
+            Some("tracks"),
+            "choose at least one track, or leave `tracks` out to take all",
+        ));
+    }
     let media = &app.config.media;
+    let chosen = o.tracks.as_ref().map(|t| t.join(",")).unwrap_or_default();
     let types = o
         .release_types
         .as_ref()
         .map(|t| t.join(","))
         .unwrap_or_default();
     Ok(format!(
-        "download:{target}|{types}|{}|{}|{}",
+        "download:{target}|{types}|{chosen}|{}|{}|{}",
         o.format.as_deref().unwrap_or(&media.format),
         o.quality.as_deref().unwrap_or(&media.quality),
         o.path_template.as_deref().unwrap_or(&media.path_template),

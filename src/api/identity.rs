@@ -1,5 +1,6 @@
-//! Request extractors: [`Identity`] authenticates a request (access token or API key) and
-//! checks the API key's scope against the method; [`Admin`] also requires the admin role.
+//! Request extractors: [`Identity`] authenticates a request (access token, API key, or the
+//! web app's session cookie with its CSRF token) and checks the API key's scope against the
+//! method; [`Admin`] also requires the admin role.
 
 use axum::extract::FromRequestParts;
 use axum::http::{Method, header, request::Parts};
@@ -20,6 +21,8 @@ pub fn session_key(user_id: &str, sid: &str) -> String {
 pub enum Via {
     /// An access token of this login (refresh-token family).
     Token(String),
+    /// The web app's session cookie of this login.
+    Cookie(String),
     /// An API key with these scopes.
     ApiKey(Vec<Scope>),
     /// Authentication is off (loopback only): the local admin.
@@ -49,7 +52,15 @@ impl Identity {
                 Scope::Write => matches!(s, Scope::Write | Scope::Admin),
                 Scope::Admin => *s == Scope::Admin,
             }),
-            Via::Token(_) | Via::AuthOff => true,
+            Via::Token(_) | Via::Cookie(_) | Via::AuthOff => true,
+        }
+    }
+
+    /// The login (refresh-token family) of a token or cookie session.
+    pub fn login(&self) -> Option<&str> {
+        match &self.via {
+            Via::Token(sid) | Via::Cookie(sid) => Some(sid),
+            _ => None,
         }
     }
 
@@ -59,18 +70,35 @@ impl Identity {
     }
 }
 
-fn credential(parts: &Parts) -> Option<(bool, String)> {
+/// What a request presents.
+enum Credential {
+    ApiKey(String),
+    Bearer(String),
+    Cookie(String),
+}
+
+fn credential(parts: &Parts) -> Option<Credential> {
     if let Some(k) = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some((true, k.trim().to_string()));
+        return Some(Credential::ApiKey(k.trim().to_string()));
     }
-    let auth = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = auth.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
+    if let Some(auth) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = auth.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let token = token.trim().to_string();
+        // Prometheus and other tools can only send `Authorization: Bearer`; accept keys there too.
+        return Some(if token.starts_with(API_KEY_PREFIX) {
+            Credential::ApiKey(token)
+        } else {
+            Credential::Bearer(token)
+        });
     }
-    let token = token.trim();
-    // Prometheus and other tools can only send `Authorization: Bearer`; accept keys there too.
-    Some((token.starts_with(API_KEY_PREFIX), token.to_string()))
+    session_cookie(&parts.headers).map(Credential::Cookie)
 }
 
 impl FromRequestParts<AppState> for Identity {
@@ -90,50 +118,43 @@ impl FromRequestParts<AppState> for Identity {
                 via: Via::AuthOff,
             });
         }
-        let (is_key, secret) = credential(parts).ok_or_else(|| {
+        let cred = credential(parts).ok_or_else(|| {
             ApiError::unauthorized(
                 "authentication required: send `Authorization: Bearer <token>` or `X-API-Key`",
             )
         })?;
-        let identity = if is_key {
-            let key = api_keys::authenticate(&app.db, &token_hash(&secret))
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
-            let user = users::by_id(&app.db, &key.user_id)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
-            let scopes = key.scopes.split(',').filter_map(Scope::parse).collect();
-            Identity {
-                user,
-                via: Via::ApiKey(scopes),
-            }
-        } else {
-            let claims = app
-                .jwt
-                .verify(&secret)
-                .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
-            // Cached per login for 2 s: a logout or a revocation forgets the entry here, and
-            // other processes see it within that time.
-            let key = session_key(&claims.sub, &claims.sid);
-            let user = match app.user_cache.get(&key) {
-                Some(u) => u,
-                None => {
-                    let invalid = || ApiError::unauthorized("invalid or expired token");
-                    if !tokens::session_live(&app.db, &claims.sub, &claims.sid).await? {
-                        return Err(ApiError::unauthorized(
-                            "this login was signed out or revoked; log in again",
-                        ));
-                    }
-                    let u = users::by_id(&app.db, &claims.sub)
-                        .await?
-                        .ok_or_else(invalid)?;
-                    app.user_cache.put(&key, u.clone());
-                    u
+        let identity = match cred {
+            Credential::ApiKey(secret) => {
+                let key = api_keys::authenticate(&app.db, &token_hash(&secret))
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+                let user = users::by_id(&app.db, &key.user_id)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
+                let scopes = key.scopes.split(',').filter_map(Scope::parse).collect();
+                Identity {
+                    user,
+                    via: Via::ApiKey(scopes),
                 }
-            };
-            Identity {
-                user,
-                via: Via::Token(claims.sid),
+            }
+            Credential::Bearer(secret) => {
+                let (user, sid) = login_of(app, &secret).await?;
+                Identity {
+                    user,
+                    via: Via::Token(sid),
+                }
+            }
+            Credential::Cookie(secret) => {
+                let (user, sid) = login_of(app, &secret)
+                    .await
+                    .map_err(|_| ApiError::unauthorized("your session has ended; sign in again"))?;
+                // A browser sends the cookie with requests that other sites make it send;
+                // only the web app knows the CSRF token.
+                check_csrf(parts, &secret)?;
+                Identity {
+                    user,
+                    via: Via::Cookie(sid),
+                }
             }
         };
         let needed = if matches!(parts.method, Method::GET | Method::HEAD) {
@@ -150,6 +171,100 @@ impl FromRequestParts<AppState> for Identity {
         parts.extensions.insert(identity.clone());
         Ok(identity)
     }
+}
+
+/// The account and login of an access token (or of the session cookie, which carries one).
+async fn login_of(app: &AppState, secret: &str) -> Result<(User, String), ApiError> {
+    let claims = app
+        .jwt
+        .verify(secret)
+        .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
+    // Cached per login for 2 s: a logout or a revocation forgets the entry here, and
+    // other processes see it within that time.
+    let key = session_key(&claims.sub, &claims.sid);
+    if let Some(u) = app.user_cache.get(&key) {
+        return Ok((u, claims.sid));
+    }
+    if !tokens::session_live(&app.db, &claims.sub, &claims.sid).await? {
+        return Err(ApiError::unauthorized(
+            "this login was signed out or revoked; log in again",
+        ));
+    }
+    let u = users::by_id(&app.db, &claims.sub)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
+    app.user_cache.put(&key, u.clone());
+    Ok((u, claims.sid))
+}
+
+/// The name of the web app's session cookie.
+pub const SESSION_COOKIE: &str = "musicd_session";
+
+/// The header that carries the CSRF token of a cookie session.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token of a session: a hash of the cookie, which another site cannot read.
+pub fn csrf_token(cookie: &str) -> String {
+    token_hash(&format!("csrf:{cookie}"))
+}
+
+/// Requests that change something, made with the session cookie, must come from the web
+/// app: the same origin (when the browser says) and the session's CSRF token in a header.
+fn check_csrf(parts: &Parts, cookie: &str) -> Result<(), ApiError> {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let refused = |why: &str| {
+        ApiError::forbidden(format!(
+            "{why}: a request made with the session cookie must come from the web app"
+        ))
+        .with_detail(serde_json::json!({ "reason": "csrf" }))
+    };
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        // The host the browser asked for: `Host`, or what a reverse proxy that rewrote it
+        // says in `X-Forwarded-Host`.
+        let hosts: Vec<&str> = [header::HOST.as_str(), "x-forwarded-host"]
+            .iter()
+            .filter_map(|h| parts.headers.get(*h)?.to_str().ok())
+            .collect();
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| url::Url::parse(o).ok())
+            .map(|u| match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+                None => u.host_str().unwrap_or("").to_string(),
+            });
+        if !origin_host.is_some_and(|o| hosts.iter().any(|h| h.eq_ignore_ascii_case(&o))) {
+            return Err(refused("cross-origin request refused"));
+        }
+    }
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let want = csrf_token(cookie);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        sent.as_bytes(),
+        want.as_bytes(),
+    )) {
+        return Err(refused("missing or wrong CSRF token"));
+    }
+    Ok(())
 }
 
 /// An authenticated admin.

@@ -20,6 +20,7 @@ pub mod providers;
 pub mod resolve;
 pub mod search;
 pub mod serve;
+pub mod session;
 pub mod settings;
 pub mod spotify;
 pub mod state;
@@ -94,6 +95,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
         .routes(routes!(auth::status))
         .routes(routes!(auth::change_password))
+        .routes(routes!(session::create, session::get, session::delete))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::set_role))
         .routes(routes!(users::set_password))
@@ -147,6 +149,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(library::artists))
         .routes(routes!(library::albums))
         .routes(routes!(library::album))
+        .routes(routes!(library::cover))
         .routes(routes!(watches::create, watches::list))
         .routes(routes!(watches::check_all))
         .routes(routes!(watches::get, watches::patch, watches::delete))
@@ -191,6 +194,7 @@ pub fn router(app: AppState) -> Router {
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", doc))
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -218,6 +222,7 @@ pub fn router(app: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(crate::web::security_headers))
         .with_state(app)
 }
 

@@ -74,6 +74,10 @@ pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<String> {
     load_or_create_secret_file(data_dir, "jwt_secret", "a JWT secret")
 }
 
+/// The file in the data directory that holds the first admin's random password, until
+/// its owner deletes it.
+pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+
 /// Claims of an access token.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {

@@ -35,6 +35,10 @@ pub struct DownloadOptions {
     /// For an artist: which releases (`album`, `single`, `compilation`, `appears_on`);
     /// absent keeps all.
     pub release_types: Option<Vec<String>>,
+    /// Only these of a collection's tracks, by the ids `GET /resolve` lists; absent takes
+    /// all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<Vec<String>>,
 }
 
 #[async_trait::async_trait]
@@ -134,10 +138,19 @@ async fn run(ctx: &JobCtx, opts: DownloadOptions) -> Result<Outcome, JobError> {
             )
         }
         Resolved::Collection {
-            tracks,
+            mut tracks,
             collection,
             title,
         } => {
+            if let Some(only) = &opts.tracks {
+                tracks.retain(|t| only.contains(&t.id));
+                if tracks.is_empty() {
+                    return Err(JobError::permanent(
+                        code::VALIDATION_ERROR,
+                        "none of the chosen tracks is in this collection any more",
+                    ));
+                }
+            }
             if let Some(t) = title.as_deref().filter(|t| !t.trim().is_empty()) {
                 tasks::set_title(&shared.db, &ctx.task.id, t).await?;
             }

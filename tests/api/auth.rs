@@ -12,6 +12,8 @@ const PUBLIC: &[&str] = &[
     "/api/v1/auth/register",
     "/api/v1/auth/refresh",
     "/api/v1/auth/status",
+    // POST signs a browser in; GET and DELETE need its cookie (the web tests cover them).
+    "/api/v1/auth/session",
     "/api/v1/health",
     "/api/v1/healthz",
     "/api/v1/readyz",

@@ -1,7 +1,7 @@
 //! The test kit: a signed-in [`Session`] with typed verbs over the shared wire types
 //! (`musicd::api::types`), one [`eventually`] for everything that waits, and an SSE reader
 //! built on `eventsource-stream` (which keeps a multi-byte character split across chunks
-//! whole).
+//! whole). The browser is in `browser.rs`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -309,84 +309,4 @@ pub async fn read_events(
     until: impl Fn(&[Msg]) -> bool,
 ) -> Vec<Msg> {
     Events::of(res).read(timeout, until).await
-}
-
-/// Headless Chromium driven over WebDriver (fantoccini), by a chromedriver of its own on a
-/// free port.
-pub struct Browser {
-    /// The WebDriver session.
-    pub client: fantoccini::Client,
-    driver: std::process::Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    /// Starts chromedriver and opens a session.
-    pub async fn start() -> Self {
-        let port = crate::helpers::free_port();
-        let driver = std::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("chromedriver (bash .ci/setup-test installs it)");
-        let profile = tempfile::tempdir().unwrap();
-        let options = json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync",
-                     "--autoplay-policy=no-user-gesture-required",
-                     format!("--user-data-dir={}", profile.path().display())]
-        });
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), options);
-        let url = format!("http://127.0.0.1:{port}");
-        let client = eventually(
-            Duration::from_secs(20),
-            "chromedriver opens a session",
-            || {
-                let (caps, url) = (caps.clone(), url.clone());
-                async move {
-                    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-                    fantoccini::ClientBuilder::new(connector)
-                        .capabilities(caps)
-                        .connect(&url)
-                        .await
-                        .ok()
-                }
-            },
-        )
-        .await;
-        Self {
-            client,
-            driver,
-            _profile: profile,
-        }
-    }
-
-    /// Opens a page.
-    pub async fn goto(&self, url: &str) {
-        self.client.goto(url).await.expect("navigate");
-    }
-
-    /// Ends the session (chromedriver closes Chromium), then the driver.
-    pub async fn stop(self) {
-        let _ = self.client.clone().close().await;
-    }
-
-    /// Runs a script in the page; its return value.
-    pub async fn eval(&self, script: &str) -> Value {
-        self.client
-            .execute(script, Vec::new())
-            .await
-            .expect("run the script")
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
 }

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::browser::Browser;
 use crate::helpers::*;
-use crate::kit::{Browser, Session, eventually};
+use crate::kit::{Session, eventually};
 use crate::upstream::*;
 
 fn sha256(bytes: &[u8]) -> String {

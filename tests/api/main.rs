@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod browser;
 mod catalog_watches;
 mod catalogs;
 mod cli;
@@ -25,9 +26,12 @@ mod library;
 mod library_safety;
 mod links;
 mod matching;
+mod proxy;
 mod queue;
 mod sources;
 mod spotify;
 mod upstream;
 mod watches;
+mod web;
+mod web_flows;
 mod ytdlp;

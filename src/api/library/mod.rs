@@ -1,8 +1,10 @@
 //! `/library`: the indexed tracks, artists and albums; tag edits; and the audio itself with
 //! `Range` and `ETag`, also through short-lived signed links for `<audio src>`.
 
+mod covers;
 mod edit;
 mod files;
+pub use covers::*;
 pub use edit::*;
 pub use files::*;
 
