@@ -38,6 +38,15 @@ impl utoipa::Modify for SecurityAddon {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
         );
+        // The web app's session (`POST /auth/session`); requests that change something
+        // also send its `X-CSRF-Token`.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "musicd_session",
+                "The browser session cookie; changes also need the X-CSRF-Token header",
+            ))),
+        );
     }
 }
 

@@ -86,6 +86,7 @@ pub async fn create(
 /// The browser's session: its account and CSRF token (what the web app reads after a
 /// reload). 401 without a live session cookie; with authentication off, the local account.
 #[utoipa::path(get, path = "/auth/session", tag = "auth",
+    security(("session" = []), ("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The session", body = SessionInfo), (status = 401, description = "Not signed in")))]
 pub async fn get(
     State(app): State<AppState>,
@@ -118,6 +119,7 @@ pub async fn get(
 
 /// Sign out the browser: its login ends and the cookie is cleared.
 #[utoipa::path(delete, path = "/auth/session", tag = "auth",
+    security(("session" = []), ("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Signed out")))]
 pub async fn delete(
     State(app): State<AppState>,
