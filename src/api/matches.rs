@@ -59,7 +59,7 @@ pub struct Pick {
     pub url: Option<String>,
 }
 
-async fn track_of(
+pub(super) async fn track_of(
     app: &AppState,
     id: &Identity,
     task_id: &str,
@@ -174,6 +174,8 @@ pub async fn pick(
     }
     opts.chosen = Some(chosen);
     opts.fetched = None;
+    // The previews heard for this pick are not needed any more.
+    let _ = tokio::fs::remove_dir_all(super::previews::preview_dir(&app, &task_id)).await;
     let json = serde_json::to_string(&opts).map_err(ApiError::internal)?;
     let extra = i64::from(app.config.queue.max_attempts);
     let Some((tid, pool)) = tasks::reopen(&app.db, &task_id, &json, extra).await? else {

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod library;
 pub mod matches;
 mod openapi;
+pub mod previews;
 pub mod providers;
 pub mod resolve;
 pub mod search;
@@ -112,6 +113,7 @@ fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::retry))
         .routes(routes!(matches::candidates))
         .routes(routes!(matches::pick))
+        .routes(routes!(previews::preview))
         .routes(routes!(resolve::resolve))
         .routes(routes!(spotify::connect))
         .routes(routes!(spotify::callback))

@@ -80,6 +80,13 @@ async fn a_track_that_needs_review_is_picked_in_the_page() {
         listed.to_string().contains("Seldom Heard (Live)"),
         "{listed}"
     );
+    // Hear the second candidate in the page before picking it.
+    b.click("li.candidate:nth-child(2) button.preview").await;
+    b.until(
+        "the preview plays",
+        "const a = document.querySelector('audio.preview-player'); return a && !a.paused && a.currentTime > 0.2 && a.duration > 15;",
+    )
+    .await;
     b.screenshot("review", 1280).await;
     b.screenshot("review", 360).await;
     let index = b

@@ -83,8 +83,21 @@ export async function render(main, params) {
         holder.remove();
       });
     });
+    // One player for the panel: a candidate's audio, fetched by musicd on first play.
+    const player = h("audio", { controls: true, preload: "none", class: "preview-player", hidden: true });
+    const playing = h("p", { class: "small muted", "aria-live": "polite" });
+    function hear(k, button) {
+      player.hidden = false;
+      player.src = `/api/v1/tasks/${c.id}/candidates/${k.index}/preview`;
+      playing.textContent = `Fetching “${k.title}”…`;
+      player.oncanplay = () => { playing.textContent = `Playing “${k.title}” (${k.source})`; };
+      player.onerror = () => { playing.textContent = `“${k.title}” could not be fetched for a preview.`; };
+      player.play().catch(() => {});
+      if (button) button.blur();
+    }
     fill(panel,
       h("h2", {}, `Which is “${t.title || c.title}”?`),
+      playing, player,
       h("p", { class: "muted" }, (t.artists || []).join(", "), t.album ? ` · ${t.album}` : "",
         t.duration_ms ? ` · ${clock(t.duration_ms, true)}` : "", t.isrc ? ` · ISRC ${t.isrc}` : ""),
       r.candidates.length ? h("ol", { class: "candidates" }, r.candidates.map((k) => h("li", { class: "candidate", dataset: { index: k.index } },
@@ -94,7 +107,8 @@ export async function render(main, params) {
             h("div", {}, k.title, k.official ? h("span", { class: "status done" }, "official") : null),
             h("div", { class: "muted small" }, (k.artists || []).join(", "), k.duration_ms ? ` · ${clock(k.duration_ms, true)}` : "",
               ` · ${k.source}`)),
-          h("a", { href: k.url, target: "_blank", rel: "noopener noreferrer", class: "button" }, "Preview ↗"),
+          h("button", { class: "preview", "aria-label": `Hear ${k.title}`, onclick: (e) => hear(k, e.target) }, "▶ Hear it"),
+          h("a", { href: k.url, target: "_blank", rel: "noopener noreferrer", class: "small" }, "Its page ↗"),
           h("button", { class: "primary use", onclick: (e) => act(e.target, async () => {
             await post(`/tasks/${c.id}/match`, { candidate: k.index });
             notify("Downloading your pick.");
