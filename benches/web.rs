@@ -95,7 +95,10 @@ impl Chrome {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("never true: {script}");
+        let seen = self
+            .eval("return {url: location.href, page: document.body.dataset.page, ready: document.body.dataset.ready, text: document.body.innerText.slice(0, 300)};")
+            .await;
+        panic!("never true: {script}; the page: {seen}");
     }
 }
 

@@ -100,6 +100,16 @@ function later() {
   retry = Math.min(retry * 2, 5000);
 }
 
+// A page that is left (or kept in the back-forward cache) closes its stream at once: a
+// browser opens at most six connections to one host, and lingering streams would use them up.
+window.addEventListener("pagehide", () => {
+  if (source) source.close();
+  source = null;
+});
+window.addEventListener("pageshow", (e) => {
+  if (e.persisted && running) open();
+});
+
 /** Opens the stream (once signed in). */
 export function start() {
   if (running) return;
