@@ -84,6 +84,16 @@ async fn a_first_run_signs_in_with_the_initial_password_and_changes_it() {
         .await;
     b.sign_in(&app.base, "admin", "my own long password").await;
     assert_eq!(b.text("#account-link").await, "admin");
+    // Reloads, each a new document with its own event stream: a left page must give its
+    // connection back (a browser has six per host), or the eighth would hang.
+    for i in 0..8 {
+        b.goto(&format!("{}/?reload={i}#/queue", app.base)).await;
+        b.until(
+            &format!("reload {i} renders and goes live"),
+            "return document.body.dataset.page === 'queue' && document.getElementById('stream-state').dataset.state === 'live';",
+        )
+        .await;
+    }
     b.stop().await;
     app.stop().await;
 }
