@@ -284,10 +284,7 @@ async fn a_library_track_plays_and_seeks_and_another_user_cannot_edit_it() {
     let scratch = tempfile::tempdir().unwrap();
     up.set(
         "song.mp3",
-        Entry::File(
-            Arc::new(tone(scratch.path(), "song.mp3", 523, 40)),
-            "audio/mpeg",
-        ),
+        Entry::File(Arc::new(with_cover(scratch.path())), "audio/mpeg"),
     );
     let app = TestApp::start(|c| c.fetch_allow_private = true).await;
     let s = Session::admin(&app).await;
@@ -323,6 +320,24 @@ async fn a_library_track_plays_and_seeks_and_another_user_cannot_edit_it() {
         )
         .await;
     assert!(at.as_f64().unwrap() > 20.0, "{at}");
+    // The album shows the cover its file carries, served by the library.
+    let album = tracks["items"][0]["album_id"].as_str().unwrap().to_string();
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/library/albums/{album}/cover")))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert!(res.bytes().await.unwrap().starts_with(&[0xFF, 0xD8]));
+    b.route(&app.base, "#/library/albums").await;
+    b.until(
+        "the album's cover shows",
+        "const i = document.querySelector('.tile img.cover'); return i && i.complete && i.naturalWidth === 64;",
+    )
+    .await;
     // The owner (an admin here) may open the edit page.
     b.route(&app.base, &format!("#/library/track/{track}"))
         .await;
@@ -355,4 +370,45 @@ async fn a_library_track_plays_and_seeks_and_another_user_cannot_edit_it() {
     assert_eq!(r.status, 403, "{}", r.body);
     b.stop().await;
     app.stop().await;
+}
+
+/// Forty seconds of tone in an MP3 tagged with an album and carrying a front cover (a 64 px
+/// JPEG), as ffmpeg writes them.
+fn with_cover(dir: &std::path::Path) -> Vec<u8> {
+    tone(dir, "plain.mp3", 523, 40);
+    std::fs::write(dir.join("front.jpg"), jpeg(dir).as_slice()).unwrap();
+    let out = dir.join("covered.mp3");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(dir.join("plain.mp3"))
+        .arg("-i")
+        .arg(dir.join("front.jpg"))
+        .args([
+            "-map",
+            "0:a",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            "-id3v2_version",
+            "3",
+        ])
+        .args([
+            "-metadata",
+            "title=Covered Song",
+            "-metadata",
+            "artist=Cover Band",
+        ])
+        .args([
+            "-metadata",
+            "album=With Art",
+            "-disposition:v",
+            "attached_pic",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg")
+        .success();
+    assert!(ok, "ffmpeg attached the cover");
+    std::fs::read(out).unwrap()
 }
