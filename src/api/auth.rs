@@ -97,16 +97,7 @@ async fn issue_pair(app: &App, user: User, family: Option<String>) -> ApiResult<
         &family,
         sec.access_token_ttl.as_secs(),
     )?;
-    let refresh = auth::random_token();
-    let expires_at = now_ms() + sec.refresh_token_ttl.as_millis() as i64;
-    tokens::insert(
-        &app.db,
-        &user.id,
-        &family,
-        &auth::token_hash(&refresh),
-        expires_at,
-    )
-    .await?;
+    let refresh = new_refresh_token(app, &user.id, &family, sec.refresh_token_ttl).await?;
     Ok(TokenPair {
         access_token: access,
         token_type: "Bearer",
@@ -145,17 +136,28 @@ pub async fn check_password(
 /// the family lives until `ttl` or a sign-out. The web app's session cookie belongs to one.
 pub async fn start_login(app: &App, user: &User, ttl: std::time::Duration) -> ApiResult<String> {
     let family = crate::db::new_id();
-    let unused = auth::random_token();
+    new_refresh_token(app, &user.id, &family, ttl).await?;
+    Ok(family)
+}
+
+/// Stores a new refresh token of a login (family), valid for `ttl`; the token.
+async fn new_refresh_token(
+    app: &App,
+    user_id: &str,
+    family: &str,
+    ttl: std::time::Duration,
+) -> ApiResult<String> {
+    let token = auth::random_token();
     let expires_at = now_ms() + ttl.as_millis() as i64;
     tokens::insert(
         &app.db,
-        &user.id,
-        &family,
-        &auth::token_hash(&unused),
+        user_id,
+        family,
+        &auth::token_hash(&token),
         expires_at,
     )
     .await?;
-    Ok(family)
+    Ok(token)
 }
 
 /// The address login throttling counts against. Behind proxies (`http.trust_forwarded_for`)
