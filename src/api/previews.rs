@@ -10,7 +10,7 @@ use tower::ServiceExt;
 use super::error::{ApiError, ApiResult};
 use crate::api::identity::Identity;
 use crate::api::state::AppState;
-use crate::providers::{AudioFetch, Fetcher, TrackInfo, fetch_options};
+use crate::providers::{Fetcher, TrackInfo};
 
 /// Where a task's previews are kept.
 pub fn preview_dir(app: &AppState, task_id: &str) -> std::path::PathBuf {
@@ -87,34 +87,17 @@ async fn fetch(
     };
     let env = &app.shared.env;
     let fetcher = Fetcher::new(env.clone(), staging.clone(), cancel.clone());
-    let to = AudioFetch {
-        staging: &staging,
-        progress: &|_, _| {},
-        cancel: &cancel,
-    };
-    let own = match env.providers.get(source) {
-        Some(p) => p.fetch_audio(&track, &to, &fetcher).await,
-        None => None,
-    };
-    let got = match own {
-        Some(r) => r.map_err(ApiError::from),
-        None => musicd_media::fetch::fetch(
-            &track.url,
-            &staging,
-            &fetch_options(&app.config),
-            &|_| {},
-            &cancel,
-        )
-        .await
-        .map(|f| f.keep())
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                crate::failure::code::UPSTREAM_ERROR,
-                format!("the preview failed: {e}"),
-            )
-        }),
-    };
+    let got = crate::jobs::track::fetch_audio(
+        env,
+        source,
+        &track,
+        &staging,
+        &fetcher,
+        &|_, _| {},
+        &cancel,
+    )
+    .await
+    .map_err(ApiError::from);
     let result = match got {
         Ok(file) => {
             let ext = file

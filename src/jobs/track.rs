@@ -142,12 +142,7 @@ pub(super) async fn download(
     track: &TrackInfo,
     dir: &Path,
 ) -> Result<PathBuf, JobError> {
-    let fetch_opts = fetch_options(&ctx.shared.config);
-    let url = track.url.clone();
-    let host = url::Url::parse(&url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_default();
+    let host = host_of(&track.url);
     let limits = &ctx.shared.limits;
     if limits.paused_until(&host).is_some() {
         ctx.progress("waiting", 0.0).await?;
@@ -161,45 +156,72 @@ pub(super) async fn download(
         p = ctx.shared.providers.slot(provider) => p,
         _ = ctx.stop.cancelled() => return Err(JobError::Interrupted),
     };
-    let provider = ctx.shared.providers.get(provider);
     let fetcher = Fetcher::new(ctx.shared.env.clone(), dir.to_path_buf(), ctx.stop.clone());
+    ctx.while_reporting(
+        "downloading",
+        fetch_audio(
+            &ctx.shared.env,
+            provider,
+            track,
+            dir,
+            &fetcher,
+            &|d, t| ctx.report_bytes_sync(d, t),
+            &ctx.stop,
+        ),
+    )
+    .await
+}
+
+/// Fetches a track's audio into `dir`: by the provider itself when it downloads its own
+/// (yt-dlp), else `track.url` over HTTP through the guard; a host that answers
+/// `Retry-After` pauses every download from it. Shared by tracks and review previews.
+pub async fn fetch_audio(
+    env: &crate::providers::Env,
+    provider: &str,
+    track: &TrackInfo,
+    dir: &Path,
+    fetcher: &Fetcher,
+    progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<PathBuf, JobError> {
     let to = AudioFetch {
         staging: dir,
-        progress: &|d, t| ctx.report_bytes_sync(d, t),
-        cancel: &ctx.stop,
+        progress,
+        cancel,
     };
-    let own = match &provider {
-        Some(p) => {
-            ctx.while_reporting("downloading", p.fetch_audio(track, &to, &fetcher))
-                .await
-        }
+    let own = match env.providers.get(provider) {
+        Some(p) => p.fetch_audio(track, &to, fetcher).await,
         None => None,
     };
-    let tmp = match own {
-        // The provider downloads the audio itself (an external program).
-        Some(r) => r?,
-        None => ctx
-            .while_reporting(
-                "downloading",
-                musicd_media::fetch::fetch(
-                    &url,
-                    dir,
-                    &fetch_opts,
-                    &|p| ctx.report_bytes_sync(p.bytes_done, p.total),
-                    &ctx.stop,
-                ),
+    match own {
+        Some(r) => r,
+        None => {
+            let url = &track.url;
+            musicd_media::fetch::fetch(
+                url,
+                dir,
+                &fetch_options(&env.config),
+                &|p| progress(p.bytes_done, p.total),
+                cancel,
             )
             .await
             .map_err(|e| {
                 if let Some(wait) = e.retry_after {
                     // The host asked us to wait: every download from it waits, not just this one.
-                    limits.pause_host(&host, wait);
+                    env.limits.pause_host(&host_of(url), wait);
                 }
                 super::pipeline_error(e)
-            })?
-            .keep(),
-    };
-    Ok(tmp)
+            })
+            .map(|f| f.keep())
+        }
+    }
+}
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Keeps a downloaded file as the task's source, fetches the cover, and hands the task to
