@@ -67,6 +67,8 @@ pub struct TrackMeta {
     pub musicbrainz_track_id: Option<String>,
     /// Unsynchronised lyrics.
     pub lyrics: Option<String>,
+    /// Language of the lyrics (ISO 639-2); `zxx` marks an instrumental.
+    pub language: Option<String>,
     /// Front cover image bytes (JPEG or PNG).
     #[serde(skip)]
     pub cover: Option<Vec<u8>>,
@@ -106,6 +108,7 @@ impl TrackMeta {
             musicbrainz_album_artist_id,
             musicbrainz_track_id,
             lyrics,
+            language,
             cover
         );
         if self.artists.is_empty() {
@@ -233,7 +236,14 @@ fn build_tag(
         ItemKey::MusicBrainzTrackId,
         meta.musicbrainz_track_id.clone(),
     );
-    set(ItemKey::Lyrics, meta.lyrics.clone());
+    // lofty maps `Lyrics` to no ID3v2 frame (it may hold LRC): plain lyrics there are USLT.
+    let lyrics_key = if tag_type == TagType::Id3v2 {
+        ItemKey::UnsyncLyrics
+    } else {
+        ItemKey::Lyrics
+    };
+    set(lyrics_key, meta.lyrics.clone());
+    set(ItemKey::Language, meta.language.clone());
     if tag_type == TagType::VorbisComments {
         set(
             ItemKey::R128TrackGain,
@@ -495,7 +505,8 @@ fn read_tags_from<R: std::io::Read + std::io::Seek>(probe: Probe<R>) -> Result<T
         musicbrainz_artist_id: s(ItemKey::MusicBrainzArtistId),
         musicbrainz_album_artist_id: s(ItemKey::MusicBrainzReleaseArtistId),
         musicbrainz_track_id: s(ItemKey::MusicBrainzTrackId),
-        lyrics: s(ItemKey::Lyrics),
+        lyrics: s(ItemKey::Lyrics).or_else(|| s(ItemKey::UnsyncLyrics)),
+        language: s(ItemKey::Language),
         cover: tag
             .get_picture_type(PictureType::CoverFront)
             .or_else(|| tag.pictures().first())
