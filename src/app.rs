@@ -280,6 +280,7 @@ impl Application {
         if let (Some(listener), Some(app)) = (self.listener, self.app) {
             // The scheduler runs beside the API (`serve`), never in a `musicd worker`.
             background.spawn(crate::scheduler::run(self.shared.clone(), shutdown.clone()));
+            background.spawn(crate::monitor::run(self.shared.clone(), shutdown.clone()));
             let limiter_app = app.clone();
             let stop = shutdown.clone();
             background.spawn(async move {

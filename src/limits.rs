@@ -230,6 +230,17 @@ impl Limits {
         paused.get(host).copied().filter(|t| *t > Instant::now())
     }
 
+    /// Hosts and providers (`provider:<name>`) paused now, with the time left.
+    pub fn paused(&self) -> Vec<(String, Duration)> {
+        let now = Instant::now();
+        let paused = self.paused.lock().expect("paused lock");
+        paused
+            .iter()
+            .filter(|(_, t)| **t > now)
+            .map(|(k, t)| (k.clone(), *t - now))
+            .collect()
+    }
+
     /// Pauses every download from `host` for `wait` (it answered 429 or 503 with
     /// `Retry-After`).
     pub fn pause_host(&self, host: &str, wait: Duration) {

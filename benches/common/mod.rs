@@ -88,6 +88,7 @@ impl Daemon {
             ("MUSICD_FETCH_ALLOW_PRIVATE", "true".to_string()),
             ("MUSICD_JWT_SECRET", JWT_SECRET.to_string()),
             ("MUSICD_LOG_LEVEL", "warn".to_string()),
+            ("MUSICD_MEDIA__LYRICS", "off".to_string()),
             // The benches measure the daemon, not its connection cap (1,024 by default):
             // the SSE fan-out opens tens of thousands.
             ("MUSICD_HTTP__MAX_CONNECTIONS", "65536".to_string()),

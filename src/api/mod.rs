@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod history;
 pub mod identity;
+pub mod integrations;
 pub mod keys;
 pub mod library;
 pub mod matches;
@@ -31,6 +32,7 @@ pub mod uploads;
 pub mod users;
 pub mod watch_items;
 pub mod watches;
+pub mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -164,6 +166,11 @@ fn v1() -> OpenApiRouter<AppState> {
             credentials::put,
             credentials::delete
         ))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::patch, webhooks::delete))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(integrations::list))
         .routes(routes!(diagnostics::ping))
         .routes(routes!(events::stream))
         .routes(routes!(events::ticket))

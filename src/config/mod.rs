@@ -2,8 +2,12 @@
 //! → `MUSICD_*` environment → command-line flags. Unknown keys and bad values are errors
 //! that name the key; secrets never appear in `Debug` or `config print`.
 
+mod notify;
+mod providers;
 pub mod schedule;
 mod sections;
+pub use notify::*;
+pub use providers::*;
 pub use sections::*;
 
 use std::net::SocketAddr;
@@ -85,6 +89,10 @@ pub struct Config {
     pub uploads: UploadsConfig,
     /// Where the client verbs (`musicd add`, `musicd tasks`) find the daemon.
     pub client: ClientConfig,
+    /// Webhooks and push notifications: retries, links, system checks.
+    pub notify: NotifyConfig,
+    /// Media servers asked to rescan after files are placed.
+    pub integrations: IntegrationsConfig,
 }
 
 impl Default for Config {
@@ -114,6 +122,8 @@ impl Default for Config {
             watch: WatchConfig::default(),
             uploads: UploadsConfig::default(),
             client: ClientConfig::default(),
+            notify: NotifyConfig::default(),
+            integrations: IntegrationsConfig::default(),
         }
     }
 }
@@ -240,6 +250,15 @@ impl Config {
         }
         if let Err((key, msg)) = self.watch.validate() {
             return err(&format!("watch.{key}"), &msg);
+        }
+        if !["off", "plain", "synced"].contains(&self.media.lyrics.as_str()) {
+            return err("media.lyrics", "must be `off`, `plain` or `synced`");
+        }
+        if let Err((key, msg)) = self.notify.validate() {
+            return err(&format!("notify.{key}"), &msg);
+        }
+        if let Err((key, msg)) = self.integrations.validate() {
+            return err(&format!("integrations.{key}"), &msg);
         }
         if self.queue.max_attempts == 0 {
             return err("queue.max_attempts", "must be at least 1");
@@ -422,7 +441,14 @@ mod tests {
                         text.contains(&format!("[{name}]")),
                         "section {name} missing"
                     );
-                    for sub in t.keys() {
+                    for (sub, value) in t {
+                        if let toml::Value::Table(inner) = value {
+                            // A subsection (`[integrations.plex]`) of a section with keys.
+                            let mut one = toml::Table::new();
+                            one.insert(sub.clone(), toml::Value::Table(inner.clone()));
+                            check_section(text, &format!("{name}."), &one);
+                            continue;
+                        }
                         assert!(
                             text.contains(&format!("\n{sub} = ")),
                             "{name}.{sub} missing"

@@ -11,6 +11,7 @@ pub mod tasks;
 pub mod tokens;
 pub mod users;
 pub mod watches;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{JobCtx, JobError, Outcome, check_watch, download, ping, track};
+use super::{JobCtx, JobError, Outcome, check_watch, deliver, download, ping, rescan, track};
 use crate::db::tasks::NewTask;
 use crate::failure::code;
 use crate::queue::Pool;
@@ -60,6 +60,8 @@ registry!(
     track::TrackOptions,
     check_watch::CheckOptions,
     ping::PingOptions,
+    deliver::DeliverOptions,
+    rescan::RescanOptions,
 );
 
 #[cfg(test)]
@@ -72,9 +74,19 @@ mod tests {
         kinds.sort_unstable();
         kinds.dedup();
         assert_eq!(kinds.len(), KINDS.len());
+        for internal in crate::db::tasks::INTERNAL_KINDS {
+            assert!(KINDS.contains(internal), "{internal} is a kind");
+        }
         assert_eq!(
             KINDS,
-            &["download", "track", "check_watch", "ping"],
+            &[
+                "download",
+                "track",
+                "check_watch",
+                "ping",
+                "deliver",
+                "rescan"
+            ],
             "the ledger keeps these names"
         );
     }

@@ -16,9 +16,13 @@ pub use crate::failure::{JobError, pipeline_error};
 
 pub mod catalog;
 pub mod check_watch;
+pub mod deliver;
 pub mod download;
+pub mod lyrics;
+pub mod notify;
 pub mod ping;
 pub mod pools;
+pub mod rescan;
 pub mod track;
 
 use std::sync::Arc;

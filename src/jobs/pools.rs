@@ -128,6 +128,11 @@ pub async fn reconcile_loop(shared: Arc<JobEnv>, shutdown: CancellationToken, ru
         if let Err(e) = jobs::settle_unsettled(&shared).await {
             tracing::warn!("settling parents failed: {e}");
         }
+        // Deliveries and rescans that ended a day ago: their attempts are in the webhook log.
+        let day_ago = crate::db::now_ms() - 86_400_000;
+        if let Err(e) = crate::db::tasks::prune_internal(&shared.db, day_ago).await {
+            tracing::warn!("pruning finished deliveries failed: {e}");
+        }
         if runs_workers && let Err(e) = rescue(&shared).await {
             tracing::warn!("rescuing waiting tasks failed: {e}");
         }

@@ -52,18 +52,23 @@ pub async fn run(shared: Arc<JobEnv>, task_id: String, pool: Pool) -> Result<(),
             &task_id,
         )
         .await;
+        notify::task_ended(&shared, &task_id).await;
         metrics::counter!("musicd_jobs_total", "kind" => kind, "outcome" => "failed").increment(1);
         return Ok(());
     }
     tracing::info!(task_id, kind, attempt = task.attempts, "job started");
     let span = tracing::info_span!("job", task_id, kind, attempt = task.attempts);
-    shared
-        .events
-        .publish(
-            task.owner_id.as_deref(),
-            crate::wire::TaskEventKind::Started.with(task_event(&task)),
-        )
-        .await;
+    // The daemon's own work (deliveries, rescans) is not shown as tasks.
+    let internal = tasks::INTERNAL_KINDS.contains(&kind.as_str());
+    if !internal {
+        shared
+            .events
+            .publish(
+                task.owner_id.as_deref(),
+                crate::wire::TaskEventKind::Started.with(task_event(&task)),
+            )
+            .await;
+    }
     let started = Instant::now();
     let stop = CancellationToken::new();
     let lease_keeper = tokio::spawn(keep_lease(shared.clone(), task_id.clone(), stop.clone()));
@@ -209,8 +214,13 @@ pub async fn run(shared: Arc<JobEnv>, task_id: String, pool: Pool) -> Result<(),
         "interrupted" => Some(crate::wire::TaskEventKind::Cancelled),
         _ => None,
     };
-    if let Some(event) = event {
+    if let Some(event) = event
+        && !internal
+    {
         publish_task(&shared.db, &shared.events, event, &task_id).await;
+    }
+    if matches!(outcome, "done" | "skipped" | "failed" | "needs_review") {
+        notify::task_ended(&shared, &task_id).await;
     }
     if matches!(
         outcome,

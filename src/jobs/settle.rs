@@ -28,6 +28,9 @@ pub async fn settle(shared: &JobEnv, parent_id: &str) -> Result<(), sqlx::Error>
     let ended = tasks::end_parent(db, parent_id, outcome).await?;
     let kind = if ended { kind } else { TaskEventKind::Progress };
     publish_task(db, events, kind, parent_id).await;
+    if ended {
+        super::notify::task_ended(shared, parent_id).await;
+    }
     Ok(())
 }
 

@@ -52,6 +52,9 @@ pub struct TrackOptions {
     /// The searches the last match made.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub queries: Vec<String>,
+    /// Lyrics found for it (`media.lyrics`), once fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lyrics: Option<crate::providers::lrclib::Lyrics>,
 }
 
 impl TrackOptions {
@@ -70,6 +73,7 @@ impl TrackOptions {
             chosen: None,
             candidates: Vec::new(),
             queries: Vec::new(),
+            lyrics: None,
         }
     }
 }
@@ -250,6 +254,14 @@ pub(super) async fn fetched(
             Err(e) => tracing::info!(task_id = ctx.task.id, "cover not fetched: {}", e.message),
         }
     }
+    if opts.lyrics.is_none() {
+        // Looked for, found or not: the cpu stage does not ask again.
+        opts.lyrics = Some(
+            super::lyrics::find(ctx, &opts, &dest)
+                .await
+                .unwrap_or_default(),
+        );
+    }
     Ok(Outcome::HandOff {
         pool: Pool::Cpu,
         stage: "process",
@@ -348,6 +360,13 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
         Err(e) => tracing::warn!(task_id = ctx.task.id, "cannot ask the library index: {e:#}"),
     }
     let source_id = meta.source_id.clone();
+    let mut meta = meta;
+    let lyrics = match opts.lyrics.clone() {
+        Some(l) => Some(l),
+        // A file the request fetched itself (a direct link) skipped the io stage.
+        None => super::lyrics::find(ctx, &opts, &input).await,
+    };
+    super::lyrics::tag(&config, lyrics.as_ref(), &mut meta);
     let cancel = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(std::sync::Mutex::new((String::from("processing"), 0.0f64)));
     let library = config.library_dir.clone();
@@ -394,6 +413,9 @@ async fn process(ctx: &JobCtx, opts: TrackOptions) -> Result<Outcome, JobError> 
         return Err(JobError::Interrupted);
     }
     let path = placed.path.display().to_string();
+    if !placed.skipped {
+        super::lyrics::write_lrc(&config, lyrics.as_ref(), &placed.path);
+    }
     super::record_output(ctx, &path).await?;
     let origin = crate::library::Origin {
         owner: ctx.task.owner_id.clone(),

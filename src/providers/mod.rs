@@ -5,6 +5,7 @@ pub mod deezer;
 mod fetcher;
 pub mod http;
 pub mod jamendo;
+pub mod lrclib;
 pub mod musicbrainz;
 pub mod podcast;
 mod registry;

@@ -6,6 +6,9 @@
 //! Every struct reads with `#[serde(default)]`, so a client still reads a daemon that adds
 //! or drops a field.
 
+mod hooks;
+pub use hooks::*;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -32,6 +32,8 @@ const ADMIN_ONLY: &[&str] = &[
     "/api/v1/credentials",
     "/api/v1/metrics",
     "/api/v1/health/deep",
+    // Media servers: their addresses and what they answered.
+    "/api/v1/integrations",
     // Connecting the Spotify account the whole daemon reads playlists with.
     "/api/v1/providers/spotify/connect",
 ];

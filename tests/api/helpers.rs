@@ -82,6 +82,8 @@ pub fn test_config(dirs: &Dirs) -> Config {
     c.queue.heartbeat_interval = Duration::from_secs(1);
     c.queue.backoff_base = Duration::from_millis(200);
     c.queue.shutdown_timeout = Duration::from_secs(2);
+    // Lyrics would be asked of lrclib.net; the tests that want them point it at a stand-in.
+    c.media.lyrics = "off".into();
     c
 }
 

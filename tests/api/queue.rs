@@ -89,6 +89,7 @@ pub fn daemon_env(
         ("MUSICD_QUEUE__LEASE", "3s".into()),
         ("MUSICD_QUEUE__HEARTBEAT_INTERVAL", "1s".into()),
         ("MUSICD_QUEUE__SHUTDOWN_TIMEOUT", "2s".into()),
+        ("MUSICD_MEDIA__LYRICS", "off".into()),
     ];
     for (k, v) in extra {
         let k: &'static str = Box::leak(k.to_string().into_boxed_str());

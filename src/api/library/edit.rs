@@ -238,6 +238,8 @@ pub async fn delete_track(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ApiError::internal(e)),
     }
+    // Its lyrics file goes with it.
+    let _ = tokio::fs::remove_file(std::path::Path::new(&t.path).with_extension("lrc")).await;
     library::delete(&app.db, &t.id).await?;
     app.track_cache.forget(&t.id);
     Ok(ok(json!({ "deleted": t.id })))

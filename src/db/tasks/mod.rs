@@ -126,6 +126,18 @@ pub struct NewTask {
     pub idempotency_key: Option<String>,
     /// Starts allowed.
     pub max_attempts: i64,
+    /// Not before this time (Unix ms): a debounced task.
+    pub run_after: Option<i64>,
+}
+
+/// Kinds of the daemon's own work (webhook deliveries, media-server rescans): kept out of
+/// task lists, updates and events, and pruned once old.
+pub const INTERNAL_KINDS: &[&str] = &["deliver", "rescan"];
+
+/// `AND kind NOT IN (…)` over [`INTERNAL_KINDS`].
+fn not_internal() -> String {
+    let kinds: Vec<String> = INTERNAL_KINDS.iter().map(|k| format!("'{k}'")).collect();
+    format!(" AND kind NOT IN ({})", kinds.join(", "))
 }
 
 /// Inserts a `queued` row. When `idempotency_key` is set and an active task holds it, returns
@@ -138,8 +150,8 @@ pub async fn insert(db: &Db, new: &NewTask) -> Result<Result<Task, String>, sqlx
         .map(|k| format!("{}:{k}", new.owner_id.as_deref().unwrap_or("-")));
     let row = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
         "INSERT INTO tasks (id, parent_id, owner_id, kind, pool, status, max_attempts, source, \
-         options, idempotency_key, active_key, created_at, updated_at, title)
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11, $12)
+         options, idempotency_key, active_key, created_at, updated_at, title, run_after)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11, $12, $13)
          ON CONFLICT (active_key) DO NOTHING RETURNING {COLUMNS}"
     )))
     .bind(new_id())
@@ -154,6 +166,7 @@ pub async fn insert(db: &Db, new: &NewTask) -> Result<Result<Task, String>, sqlx
     .bind(&active_key)
     .bind(now)
     .bind(&new.title)
+    .bind(new.run_after)
     .fetch_optional(&db.pool)
     .await?;
     match row {
@@ -201,7 +214,7 @@ pub struct Filter {
 
 /// Tasks newest first, at most `limit`.
 pub async fn list(db: &Db, f: &Filter, limit: i64) -> Result<Vec<Task>, sqlx::Error> {
-    let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1 = 1");
+    let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1 = 1{}", not_internal());
     let mut n = 0;
     let mut p = || {
         n += 1;
@@ -307,7 +320,8 @@ pub async fn updated_since(
         ""
     };
     let q = sqlx::query_as::<_, Task>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM tasks WHERE updated_at > $1 {owner_clause} ORDER BY updated_at, id LIMIT $2"
+        "SELECT {COLUMNS} FROM tasks WHERE updated_at > $1 {owner_clause}{} ORDER BY updated_at, id LIMIT $2",
+        not_internal()
     )))
     .bind(since)
     .bind(limit);
@@ -315,6 +329,20 @@ pub async fn updated_since(
         Some(o) => q.bind(o.to_string()).fetch_all(&db.pool).await,
         None => q.fetch_all(&db.pool).await,
     }
+}
+
+/// Deletes internal tasks (see [`INTERNAL_KINDS`]) that ended before `before` (Unix ms).
+pub async fn prune_internal(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    let kinds: Vec<String> = INTERNAL_KINDS.iter().map(|k| format!("'{k}'")).collect();
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM tasks WHERE kind IN ({}) AND finished_at < $1
+            AND status NOT IN ('queued', 'running', 'processing')",
+        kinds.join(", ")
+    )))
+    .bind(before)
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected())
 }
 
 /// The current status of a task (for prompt cancellation checks).
