@@ -19,8 +19,6 @@
 //! --pings 50 --requests 30`). Needs `ffmpeg` on PATH. Prints a Markdown table.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,7 +35,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 mod common;
-use common::{Daemon, proc_mib, sh};
+use common::{Daemon, feed_xml, make_mp3, proc_mib, sh};
 
 struct Args {
     tracks: usize,
@@ -105,45 +103,12 @@ fn raise_nofile() -> u64 {
     }
 }
 
-/// One generated 2-second stereo 440 Hz MP3.
-fn make_mp3(dir: &Path) -> Vec<u8> {
-    let out = dir.join("x.mp3");
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
-        .args(["-i", "sine=frequency=440:duration=2", "-ac", "2"])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg must be on PATH");
-    assert!(status.success(), "ffmpeg failed");
-    std::fs::read(out).unwrap()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Loopback upstream: /feed.xml, /ep/{n}.mp3, /track.mp3
 
 struct Upstream {
     feed: String,
     mp3: Bytes,
-}
-
-fn feed_xml(base: &str, tracks: usize, len: usize) -> String {
-    let mut s = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
-         <title>Bench Podcast</title><link>http://example.invalid/</link>\
-         <description>generated</description>\n",
-    );
-    for i in 0..tracks {
-        // 2024-01-01 was a Monday; one minute apart so the episodes have an order.
-        let (h, m) = ((i / 60) % 24, i % 60);
-        s.push_str(&format!(
-            "<item><title>Episode {i:04}</title><guid isPermaLink=\"false\">bench-episode-{i}</guid>\
-             <pubDate>Mon, 01 Jan 2024 {h:02}:{m:02}:00 +0000</pubDate>\
-             <description>Episode {i} of the benchmark feed.</description>\
-             <enclosure url=\"{base}/ep/{i}.mp3\" length=\"{len}\" type=\"audio/mpeg\"/></item>\n"
-        ));
-    }
-    s.push_str("</channel></rss>\n");
-    s
 }
 
 async fn start_upstream(mp3: Vec<u8>, tracks: usize) -> String {

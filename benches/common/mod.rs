@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -121,4 +122,41 @@ impl Daemon {
         let v: Value = r.json().await.unwrap();
         v["data"]["access_token"].as_str().unwrap().to_string()
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated audio and a feed of it.
+
+/// One generated 2-second stereo 440 Hz MP3.
+pub fn make_mp3(dir: &Path) -> Vec<u8> {
+    let out = dir.join("x.mp3");
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+        .args(["-i", "sine=frequency=440:duration=2", "-ac", "2"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg must be on PATH");
+    assert!(status.success(), "ffmpeg failed");
+    std::fs::read(out).unwrap()
+}
+
+/// An RSS 2.0 feed of `tracks` episodes at `<base>/ep/<i>.mp3`, each `len` bytes.
+pub fn feed_xml(base: &str, tracks: usize, len: usize) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\
+         <title>Bench Podcast</title><link>http://example.invalid/</link>\
+         <description>generated</description>\n",
+    );
+    for i in 0..tracks {
+        // 2024-01-01 was a Monday; one minute apart so the episodes have an order.
+        let (h, m) = ((i / 60) % 24, i % 60);
+        s.push_str(&format!(
+            "<item><title>Episode {i:04}</title><guid isPermaLink=\"false\">bench-episode-{i}</guid>\
+             <pubDate>Mon, 01 Jan 2024 {h:02}:{m:02}:00 +0000</pubDate>\
+             <description>Episode {i} of the benchmark feed.</description>\
+             <enclosure url=\"{base}/ep/{i}.mp3\" length=\"{len}\" type=\"audio/mpeg\"/></item>\n"
+        ));
+    }
+    s.push_str("</channel></rss>\n");
+    s
 }

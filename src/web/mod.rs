@@ -47,6 +47,7 @@ static ASSETS: &[Asset] = assets! {
     "js/pages/history.js" => JS,
     "js/pages/settings.js" => JS,
     "js/pages/account.js" => JS,
+    "js/pages/notifications.js" => JS,
 };
 
 /// The policy of every answer: only our own scripts, styles and media; covers may come from

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::browser::Browser;
 use crate::catalogs::mutagen_tags;
 use crate::helpers::*;
 use crate::kit::{Session, eventually};
@@ -176,7 +177,31 @@ async fn signed_webhooks_retry_with_backoff_and_a_failing_hook_is_disabled() {
     assert!(log.iter().all(|a| a["latency_ms"].as_i64().is_some()));
     // Bob's hook heard nothing of the admin's work; deliveries are not tasks anyone sees.
     assert!(rx.got("/bob").is_empty());
-    let _ = bobs;
+    assert_eq!(
+        bobs["events"].as_array().unwrap().len(),
+        6,
+        "the defaults: {bobs}"
+    );
+    // Bob's own upload: his hook hears it, once.
+    let (s, r) = crate::library::multipart(
+        &app.client,
+        &app,
+        &bob.token,
+        "mine.mp3",
+        tone(tmp.path(), "mine.mp3", 550, 2),
+        &[("title", "Mine")],
+    )
+    .await;
+    assert_eq!(s, 202, "{r}");
+    let heard = eventually(WAIT, "bob's hook hears his upload", || async {
+        let g = rx.got("/bob");
+        (!g.is_empty()).then_some(g)
+    })
+    .await;
+    assert_eq!(heard[0].json()["type"], "upload.completed");
+    assert_eq!(heard[0].json()["data"]["task"]["status"], "done");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rx.got("/bob").len(), 1, "one message for one upload");
     let tasks: Value = admin.get("/tasks?limit=100").await.good();
     assert!(
         tasks["items"]
@@ -585,4 +610,76 @@ async fn lyrics_from_lrclib_go_beside_the_track_and_into_its_tags() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&raw.stdout).trim(), "zxx False");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_web_app_adds_a_target_tests_it_and_shows_the_delivery() {
+    let rx = Receiver::start().await;
+    rx.always(
+        "/",
+        Reply(
+            200,
+            "application/json",
+            r#"{"id":"x","event":"message"}"#.into(),
+        ),
+    );
+    let app = TestApp::start(|c| c.fetch_allow_private = true).await;
+    let b = Browser::start().await;
+    b.sign_in(&app.base, ADMIN, ADMIN_PW).await;
+    b.route(&app.base, "#/notifications").await;
+    b.type_into("input[name=hook_url]", &format!("ntfy://{}/phone", rx.addr))
+        .await;
+    b.click("#hook-form button[type=submit]").await;
+    b.until_text("#hooks", "ntfy").await;
+    b.click("#hooks button.link").await; // "Test", the first action
+    let got = eventually(WAIT, "the ntfy stand-in got the test", || async {
+        let g: Vec<Got> = rx.got("/").into_iter().filter(|g| g.uri == "/").collect();
+        (!g.is_empty()).then_some(g)
+    })
+    .await;
+    assert_eq!(got[0].json()["topic"], "phone");
+    assert_eq!(got[0].json()["title"], "musicd test message");
+    b.until_text("#hooks .deliveries", "delivered").await;
+    b.until_text("#hooks .deliveries", "HTTP 200").await;
+    b.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_hook_reaches_a_private_address_only_when_allowed() {
+    let rx = Receiver::start().await;
+    rx.always("/hook", ok_reply());
+    let app = TestApp::start(|_| {}).await;
+    let admin = Session::admin(&app).await;
+    let refused = admin
+        .post("/webhooks", json!({"url": rx.url("/hook")}))
+        .await;
+    assert_eq!(refused.status, 400);
+    let msg = refused.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(msg.contains("fetch_allow_ips"), "{}", refused.body);
+    assert!(webhooks_of(&admin).await.is_empty(), "nothing stored");
+    app.stop().await;
+
+    let app = TestApp::start(|c| c.fetch_allow_ips = vec!["127.0.0.1".parse().unwrap()]).await;
+    let admin = Session::admin(&app).await;
+    let h: Value = admin
+        .post("/webhooks", json!({"url": rx.url("/hook")}))
+        .await
+        .good();
+    let id = h["id"].as_str().unwrap();
+    admin
+        .post(&format!("/webhooks/{id}/test"), json!({}))
+        .await
+        .good::<Value>();
+    eventually(WAIT, "delivered to the allowed address", || async {
+        (!rx.got("/hook").is_empty()).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+async fn webhooks_of(s: &Session) -> Vec<Value> {
+    s.get("/webhooks").await.good()
 }

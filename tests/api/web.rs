@@ -25,6 +25,7 @@ const PAGES: &[(&str, &str)] = &[
     ("history", "#/history"),
     ("settings", "#/settings"),
     ("account", "#/account"),
+    ("notifications", "#/notifications"),
 ];
 
 #[tokio::test]

@@ -15,11 +15,13 @@ const PAGES = {
   history: () => import("./pages/history.js"),
   settings: () => import("./pages/settings.js"),
   account: () => import("./pages/account.js"),
+  notifications: () => import("./pages/notifications.js"),
 };
 
 const TITLES = {
   login: "Sign in", add: "Add", queue: "Queue", task: "Task", watches: "Watches", library: "Library",
   uploads: "Uploads", history: "History", settings: "Settings", account: "Account",
+  notifications: "Notifications",
 };
 
 /** What every page gets: the account and ways to move on. */
