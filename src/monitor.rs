@@ -1,7 +1,8 @@
 //! System events for admins' hooks: every `notify.system_check_interval` it looks at the
 //! database and the queue (`system.health`), free space of the data and library directories
 //! (`disk.low`) and providers paused by a `Retry-After` (`provider.paused`), and tells on a
-//! change only. It runs beside the scheduler, in `serve`.
+//! change only; a change no hook heard (none listened yet) is told again at the next look.
+//! It runs beside the scheduler, in `serve`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ async fn look(shared: &JobEnv, seen: &mut Seen) {
         problems.push(format!("queue: {e:#}"));
     }
     if seen.health.as_ref() != Some(&problems) {
+        let mut heard = true;
         // The first look tells only about trouble; later ones about any change.
         if seen.health.is_some() || !problems.is_empty() {
             let ok = problems.is_empty();
@@ -51,7 +53,7 @@ async fn look(shared: &JobEnv, seen: &mut Seen) {
             } else {
                 problems.join("; ")
             };
-            send(
+            heard = send(
                 shared,
                 SYSTEM_HEALTH,
                 json!({
@@ -59,9 +61,13 @@ async fn look(shared: &JobEnv, seen: &mut Seen) {
                     "message": message, "ok": ok, "problems": problems,
                 }),
             )
-            .await;
+            .await
+                > 0
+                || ok;
         }
-        seen.health = Some(problems);
+        if heard {
+            seen.health = Some(problems);
+        }
     }
     let floor = shared.config.notify.disk_low.as_u64();
     for (what, dir) in [
@@ -72,8 +78,8 @@ async fn look(shared: &JobEnv, seen: &mut Seen) {
             continue;
         };
         let key = dir.display().to_string();
-        if free < floor && seen.low.insert(key.clone()) {
-            send(
+        if free < floor && !seen.low.contains(&key) {
+            let heard = send(
                 shared,
                 DISK_LOW,
                 json!({
@@ -84,6 +90,9 @@ async fn look(shared: &JobEnv, seen: &mut Seen) {
                 }),
             )
             .await;
+            if heard > 0 {
+                seen.low.insert(key);
+            }
         } else if free >= floor {
             seen.low.remove(&key);
         }
@@ -94,8 +103,13 @@ async fn look(shared: &JobEnv, seen: &mut Seen) {
         .into_iter()
         .filter_map(|(k, left)| Some((k.strip_prefix("provider:")?.to_string(), left)))
         .collect();
-    for (name, left) in paused.iter().filter(|(n, _)| !seen.paused.contains(n)) {
-        send(
+    let mut now = HashSet::new();
+    for (name, left) in &paused {
+        if seen.paused.contains(name) {
+            now.insert(name.clone());
+            continue;
+        }
+        let heard = send(
             shared,
             PROVIDER_PAUSED,
             json!({
@@ -105,14 +119,23 @@ async fn look(shared: &JobEnv, seen: &mut Seen) {
             }),
         )
         .await;
+        if heard > 0 {
+            now.insert(name.clone());
+        }
     }
-    let now: HashSet<String> = paused.into_iter().map(|(n, _)| n).collect();
     seen.paused = now;
 }
 
-async fn send(shared: &JobEnv, event: &str, data: serde_json::Value) {
+/// Queues a system event to admins' hooks; how many heard it.
+async fn send(shared: &JobEnv, event: &str, data: serde_json::Value) -> usize {
     match emit(shared, None, event, data).await {
-        Ok(n) => tracing::info!(event, hooks = n, "system event"),
-        Err(e) => tracing::warn!(event, "cannot queue a system event: {e:#}"),
+        Ok(n) => {
+            tracing::info!(event, hooks = n, "system event");
+            n
+        }
+        Err(e) => {
+            tracing::warn!(event, "cannot queue a system event: {e:#}");
+            0
+        }
     }
 }

@@ -683,3 +683,45 @@ async fn a_hook_reaches_a_private_address_only_when_allowed() {
 async fn webhooks_of(s: &Session) -> Vec<Value> {
     s.get("/webhooks").await.good()
 }
+
+#[tokio::test]
+async fn an_admins_hook_hears_that_the_disk_is_nearly_full() {
+    let rx = Receiver::start().await;
+    rx.always("/sys", ok_reply());
+    let app = TestApp::start(|c| {
+        c.fetch_allow_private = true;
+        c.notify.system_check_interval = Duration::from_secs(1);
+        // Every disk is "nearly full" under this floor.
+        c.notify.disk_low = bytesize::ByteSize::b(u64::MAX / 2);
+    })
+    .await;
+    let admin = Session::admin(&app).await;
+    admin
+        .post(
+            "/webhooks",
+            json!({"url": rx.url("/sys"), "events": ["disk.low", "system.health"]}),
+        )
+        .await
+        .good::<Value>();
+    let got = eventually(WAIT, "disk.low arrives", || async {
+        let g = rx.got("/sys");
+        (!g.is_empty()).then_some(g)
+    })
+    .await;
+    let m = got[0].json();
+    assert_eq!(m["type"], "disk.low");
+    assert_eq!(m["data"]["ok"], false);
+    assert!(
+        m["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("notify.disk_low"),
+        "{m}"
+    );
+    // Told once per directory, not at every look; healthy database and queue say nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = rx.got("/sys");
+    assert!(all.len() <= 2, "{} messages", all.len());
+    assert!(all.iter().all(|g| g.json()["type"] == "disk.low"));
+    app.stop().await;
+}
