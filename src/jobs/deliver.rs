@@ -137,7 +137,10 @@ async fn run(ctx: &JobCtx, o: DeliverOptions) -> Result<Outcome, JobError> {
                 let now = webhooks::failed(
                     &shared.db,
                     &hook.id,
-                    &format!("{e} (after {attempts} attempts)"),
+                    &format!(
+                        "{e} (after {attempts} attempt{})",
+                        if attempts == 1 { "" } else { "s" }
+                    ),
                     shared.config.notify.disable_after as i64,
                 )
                 .await?;
