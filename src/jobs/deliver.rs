@@ -225,16 +225,13 @@ fn request(
     let bad = |m: String| JobError::permanent(code::VALIDATION_ERROR, m);
     let (url, headers, body) = if hook.kind == "webhook" {
         let body = serde_json::to_vec(&o.payload).map_err(|e| bad(e.to_string()))?;
+        let ts = chrono::Utc::now().timestamp();
         let mut headers = vec![
             ("webhook-id".to_string(), o.message_id.clone()),
-            (
-                "webhook-timestamp".to_string(),
-                chrono::Utc::now().timestamp().to_string(),
-            ),
+            ("webhook-timestamp".to_string(), ts.to_string()),
         ];
         if let Some(secret) = secret {
             let key = notify::sign::key_of(secret).map_err(|e| bad(format!("secret {e}")))?;
-            let ts: i64 = headers[1].1.parse().unwrap_or_default();
             headers.push((
                 "webhook-signature".to_string(),
                 notify::sign::sign(&key, &o.message_id, ts, &body),
