@@ -206,36 +206,25 @@ pub async fn create(
     if name.chars().count() > 100 {
         return Err(ApiError::validation(Some("name"), "at most 100 characters"));
     }
-    // The id is needed to seal the secret: store, then seal under it.
+    // The secret is sealed under the hook's id, so the id is made first.
+    let hook_id = crate::db::new_id();
+    let sealed = secret.as_ref().map(|s| {
+        let (p, n) = seal_name(&hook_id);
+        app.shared.vault.seal(p, &n, s)
+    });
     let hook = webhooks::create(
         &app.db,
         &NewHook {
+            id: &hook_id,
             owner_id: &id.user.id,
             name: &name,
             kind: target.kind,
             url: &target.url,
             events: &events,
-            secret: None,
+            secret: sealed.as_deref(),
         },
     )
     .await?;
-    let hook = match &secret {
-        Some(s) => {
-            let (p, n) = seal_name(&hook.id);
-            let sealed = app.shared.vault.seal(p, &n, s);
-            webhooks::update(
-                &app.db,
-                &hook.id,
-                &HookChange {
-                    secret: Some(sealed),
-                    ..HookChange::default()
-                },
-            )
-            .await?
-            .unwrap_or(hook)
-        }
-        None => hook,
-    };
     Ok(with_status(StatusCode::CREATED, view(&hook, shown)))
 }
 

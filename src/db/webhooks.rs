@@ -55,6 +55,8 @@ const COLUMNS: &str = "id, owner_id, name, kind, url, events, secret, enabled, s
 /// What a new hook is made of.
 #[derive(Debug)]
 pub struct NewHook<'a> {
+    /// Its id (the vault seals its secret under it).
+    pub id: &'a str,
     /// Owner.
     pub owner_id: &'a str,
     /// Label.
@@ -76,7 +78,7 @@ pub async fn create(db: &Db, h: &NewHook<'_>) -> Result<Hook, sqlx::Error> {
         "INSERT INTO webhooks (id, owner_id, name, kind, url, events, secret, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLUMNS}"
     )))
-    .bind(new_id())
+    .bind(h.id)
     .bind(h.owner_id)
     .bind(h.name)
     .bind(h.kind)
